@@ -1,0 +1,41 @@
+"""The whole platform: every layer's assets and checks, jobs, and resources for the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_assets.layers.features.assets import feature_assets
+from platform_assets.layers.lake.assets import lake_ingest
+from platform_assets.layers.raw.assets import raw_log_files
+from platform_assets.layers.warehouse.assets import mart_assets
+from platform_assets.partitions import event_days, log_files
+from platform_assets.resources import build_resources
+from platform_assets.settings import PlatformSettings, load_settings
+
+ingest_job = dg.define_asset_job(
+    "ingest_log_file",
+    selection=dg.AssetSelection.groups("raw", "lake"),
+    partitions_def=log_files,
+    description="Register one landed file and parse it into the lake.",
+)
+build_day_job = dg.define_asset_job(
+    "build_day",
+    selection=dg.AssetSelection.groups("warehouse", "features"),
+    partitions_def=event_days,
+    description="Build one day's marts and features from the lake.",
+)
+
+
+def build_definitions(settings: PlatformSettings) -> dg.Definitions:
+    """Definitions for explicit settings (tests and the CLI call this directly)."""
+    return dg.Definitions(
+        assets=[raw_log_files, lake_ingest, *mart_assets, *feature_assets],
+        jobs=[ingest_job, build_day_job],
+        resources=build_resources(settings),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by ``dagster dev`` / ``dagster ... -m platform_assets``: settings from the environment."""
+    return build_definitions(load_settings())

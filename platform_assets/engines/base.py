@@ -1,0 +1,84 @@
+"""What every engine does, described without naming one.
+
+Assets hand an engine a :class:`~platform_assets.sql.SqlDefinition` and say which rows each of its
+views should show (:class:`LakeDays`, :class:`WarehouseRows`); the engine decides how to expose
+them and how to write the result. Assets never branch on the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from platform_assets.sql import SqlDefinition
+
+
+@dataclass(frozen=True)
+class LakeDays:
+    """The lake table ``table`` restricted to the days ``first``..``last`` (inclusive)."""
+
+    table: str
+    first: dt.date
+    last: dt.date
+
+
+@dataclass(frozen=True)
+class WarehouseRows:
+    """Warehouse table ``table`` where ``column`` lies in ``first``..``last`` (inclusive)."""
+
+    table: str
+    column: str
+    first: dt.date
+    last: dt.date
+
+
+View = LakeDays | WarehouseRows
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """What a partition write did."""
+
+    table: str
+    rows: int
+    columns: list[Column]
+    input_rows: dict[str, int] = field(default_factory=dict)
+    replaced_rows: int = 0
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ingesting one landed file produced."""
+
+    lines: int
+    events_by_day: dict[str, int]
+    quarantined: int
+    reasons: dict[str, int]
+    stream_error: str | None
+    event_columns: list[Column]
+    fragments: list[str]
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_day.values())
+
+
+class Engine(Protocol):
+    """The operations the layers need from an engine."""
+
+    def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult: ...
+
+    def write_partition(
+        self, definition: SqlDefinition, views: dict[str, View], partition: dt.date
+    ) -> TableWrite: ...
+
+    def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame: ...

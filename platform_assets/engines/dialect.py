@@ -1,0 +1,45 @@
+"""The few functions whose spelling differs between DuckDB and Spark SQL.
+
+Shared SQL in ``platform_assets/sql`` calls these names; each engine defines them once when it
+opens a session (DuckDB as macros here; Spark as SQL functions in the Spark engine). Everything
+else in the shared SQL is plain SQL both engines accept.
+"""
+
+from __future__ import annotations
+
+from platform_assets.lib.log_formats import CLF_FIELDS, CLF_PATTERN, CLF_TIME_FORMAT_STRPTIME, JSON_EVENT_FIELDS
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def duckdb_prelude() -> list[str]:
+    """``CREATE MACRO`` statements that give DuckDB the shared function names."""
+    json_struct = "{" + ", ".join(f'"{name}": "VARCHAR"' for name in JSON_EVENT_FIELDS) + "}"
+    clf_names = "[" + ", ".join(_sql_string(n) for n in CLF_FIELDS) + "]"
+    return [
+        # whole milliseconds since the epoch (Spark: unix_millis)
+        "CREATE OR REPLACE TEMP MACRO epoch_millis(ts) AS epoch_ms(ts)",
+        # ISO day of week, Monday = 1 .. Sunday = 7 (Spark: ((dayofweek(ts) + 5) % 7) + 1)
+        "CREATE OR REPLACE TEMP MACRO iso_dow(ts) AS isodow(ts)",
+        # date arithmetic in whole days (Spark: date_add / datediff)
+        "CREATE OR REPLACE TEMP MACRO add_days(d, n) AS CAST(d AS DATE) + CAST(n AS INTEGER)",
+        "CREATE OR REPLACE TEMP MACRO days_between(a, b) AS datediff('day', CAST(a AS DATE), CAST(b AS DATE))",
+        # raw bytes -> text; NULL when not valid UTF-8 (Spark: try_validate_utf8 / decode)
+        "CREATE OR REPLACE TEMP MACRO utf8_or_null(b) AS try(decode(b))",
+        # raw bytes shown with \\xNN escapes, for the quarantine of undecodable lines
+        "CREATE OR REPLACE TEMP MACRO escaped_bytes(b) AS CAST(b AS VARCHAR)",
+        "CREATE OR REPLACE TEMP MACRO is_json_object(s) AS "
+        "(CASE WHEN json_valid(s) THEN json_type(s) = 'OBJECT' ELSE false END)",
+        f"CREATE OR REPLACE TEMP MACRO parse_event_json(s) AS from_json(s, {_sql_string(json_struct)})",
+        f"CREATE OR REPLACE TEMP MACRO parse_clf(s) AS regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names})",
+        # timestamp strings -> naive UTC TIMESTAMP, NULL when unparseable
+        "CREATE OR REPLACE TEMP MACRO iso_to_utc(s) AS (TRY_CAST(s AS TIMESTAMPTZ) AT TIME ZONE 'UTC')",
+        "CREATE OR REPLACE TEMP MACRO clf_time_to_utc(s) AS "
+        f"(try_strptime(s, {_sql_string(CLF_TIME_FORMAT_STRPTIME)}) AT TIME ZONE 'UTC')",
+        # undo Apache's \\" and \\\\ escapes inside quoted fields
+        "CREATE OR REPLACE TEMP MACRO unescape_clf(s) AS regexp_replace(s, '\\\\([\"\\\\])', '\\1', 'g')",
+        "CREATE OR REPLACE TEMP MACRO regex_match(s, p) AS regexp_matches(s, p)",
+        "CREATE OR REPLACE TEMP MACRO regex_group(s, p, i) AS regexp_extract(s, p, i)",
+    ]

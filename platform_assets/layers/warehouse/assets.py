@@ -1,0 +1,8 @@
+"""Warehouse layer: one asset per SQL file in ``sql/marts`` (a new mart is a new file)."""
+
+from __future__ import annotations
+
+from platform_assets.layers.sql_assets import build_sql_asset
+from platform_assets.sql import load_folder
+
+mart_assets = [build_sql_asset(d, "warehouse", {"duckdb", "sql"}) for d in load_folder("marts")]

@@ -1,0 +1,199 @@
+"""Read a landed log file as Arrow batches of (line number, raw bytes), without a Python loop per line.
+
+Lines are split with numpy on large chunks and handed to the engine as binary Arrow arrays that
+share the chunk's memory, so DuckDB does all per-line work. Bytes are kept raw: decoding (and
+quarantining what is not UTF-8) is the parser's job, so no line is ever dropped here.
+
+Line counting convention (shared with :func:`count_lines`): every ``\\n`` ends a line, and trailing
+bytes after the last ``\\n`` form one more line. ``""`` has 0 lines, ``"a\\nb"`` and ``"a\\nb\\n"`` 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+GZIP_MAGIC = b"\x1f\x8b"
+DEFAULT_CHUNK_BYTES = 16 << 20
+# Longer lines are cut to this many bytes and flagged, so one runaway line cannot exhaust memory.
+DEFAULT_MAX_LINE_BYTES = 4 << 20
+
+LINE_SCHEMA = pa.schema(
+    [
+        pa.field("source_line", pa.int64(), nullable=False),
+        pa.field("line", pa.binary()),
+        pa.field("line_bytes", pa.int64(), nullable=False),
+        pa.field("stream_error", pa.string()),
+    ]
+)
+
+
+def is_gzip(path: Path) -> bool:
+    """Decide compression from the content, not the name."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_log(path: Path):
+    """Open a log file for binary reading, decompressing gzip transparently."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+READ_BLOCK_BYTES = 1 << 20
+
+
+@dataclass
+class ReadReport:
+    """What the reader saw; filled while batches are consumed."""
+
+    lines: int = 0
+    bytes_read: int = 0
+    stream_error: str | None = None
+
+
+def iter_blocks(path: Path, report: ReadReport) -> Iterator[bytes]:
+    """Yield the file's (decompressed) bytes in blocks; a broken stream ends it with an error noted.
+
+    Small blocks bound what a corrupt gzip member can take with it: everything decoded before the
+    fault is yielded, and :func:`file_facts` sees exactly the same bytes.
+    """
+    with open_log(path) as f:
+        while True:
+            try:
+                block = f.read(READ_BLOCK_BYTES)
+            except (EOFError, OSError, zlib.error) as exc:
+                report.stream_error = f"{type(exc).__name__}: {exc}"
+                return
+            if not block:
+                return
+            report.bytes_read += len(block)
+            yield block
+
+
+def _batch(start_line: int, buf: bytes, ends: np.ndarray, max_line: int) -> pa.RecordBatch:
+    """Build one batch from ``buf`` whose lines end (exclusive, newline included) at ``ends``."""
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1]
+    lengths = ends - starts
+    if lengths.max(initial=0) > max_line:
+        # Rare: copy the oversized lines out truncated; keep the others zero-copy.
+        values = [
+            buf[s : s + min(n, max_line)]
+            for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
+        ]
+        line_array = pa.array(values, type=pa.binary())
+    else:
+        offsets = pa.py_buffer(np.concatenate(([0], ends)).astype(np.int32).tobytes())
+        line_array = pa.Array.from_buffers(
+            pa.binary(), len(ends), [None, offsets, pa.py_buffer(buf)]
+        )
+    n = len(ends)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.arange(start_line + 1, start_line + n + 1, dtype=np.int64)),
+            line_array,
+            pa.array(lengths.astype(np.int64)),
+            pa.nulls(n, pa.string()),
+        ],
+        schema=LINE_SCHEMA,
+    )
+
+
+def iter_line_batches(
+    path: Path,
+    report: ReadReport | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[pa.RecordBatch]:
+    """Yield batches of ``LINE_SCHEMA``; values keep their trailing ``\\n`` (the SQL strips it).
+
+    A truncated or corrupt gzip stream ends the file early: the bytes read so far are yielded and
+    one extra row with ``stream_error`` set records where and why, so the loss is visible.
+    """
+    report = report if report is not None else ReadReport()
+    carry = b""
+    pending: list[bytes] = []
+    pending_size = 0
+    for block in iter_blocks(path, report):
+        pending.append(block)
+        pending_size += len(block)
+        if pending_size < chunk_bytes:
+            continue
+        buf = carry + b"".join(pending)
+        pending, pending_size = [], 0
+        newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+        if newlines.size == 0:
+            carry = buf
+            continue
+        cut = int(newlines[-1]) + 1
+        batch = _batch(report.lines, buf[:cut], newlines + 1, max_line_bytes)
+        report.lines += batch.num_rows
+        carry = buf[cut:]
+        yield batch
+    rest = carry + b"".join(pending)
+    if rest:  # the lines that did not fill a whole chunk; the last may lack its newline
+        ends = np.flatnonzero(np.frombuffer(rest, dtype=np.uint8) == 10) + 1
+        if ends.size == 0 or ends[-1] != len(rest):
+            ends = np.append(ends, len(rest))
+        batch = _batch(report.lines, rest, ends, max_line_bytes)
+        report.lines += batch.num_rows
+        yield batch
+    if report.stream_error:
+        # A marker row, numbered after the last line read; not an input line of the file.
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([report.lines + 1], pa.int64()),
+                pa.array([b""], pa.binary()),
+                pa.array([0], pa.int64()),
+                pa.array([report.stream_error], pa.string()),
+            ],
+            schema=LINE_SCHEMA,
+        )
+
+
+def line_reader(path: Path, report: ReadReport | None = None, **kwargs) -> pa.RecordBatchReader:
+    """The batches of :func:`iter_line_batches` as a reader DuckDB or Arrow can scan."""
+    return pa.RecordBatchReader.from_batches(LINE_SCHEMA, iter_line_batches(path, report, **kwargs))
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Independent facts about a landed file, computed in one streaming pass."""
+
+    sha256: str
+    size_bytes: int
+    compressed: bool
+    lines: int
+    uncompressed_bytes: int
+    stream_error: str | None
+
+
+def file_facts(path: Path, chunk_bytes: int = 8 << 20) -> FileFacts:
+    """Hash the landed bytes and count lines (decompressing gzip) without parsing anything."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    report = ReadReport()
+    lines, last = 0, b"\n"
+    for block in iter_blocks(path, report):
+        lines += block.count(b"\n")
+        last = block[-1:]
+    if last != b"\n":
+        lines += 1
+    return FileFacts(
+        sha256=digest.hexdigest(),
+        size_bytes=path.stat().st_size,
+        compressed=is_gzip(path),
+        lines=lines,
+        uncompressed_bytes=report.bytes_read,
+        stream_error=report.stream_error,
+    )

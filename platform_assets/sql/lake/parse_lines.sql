@@ -1,0 +1,210 @@
+/* ---
+description: >-
+  Parse raw log lines (JSON lines, Apache/Nginx combined or common format, mixed in one file):
+  one row per input line, with the event's fields or the reason the line was rejected.
+inputs: {raw_lines: raw/log_files}
+grain: [source_file, source_line]
+--- */
+-- raw_lines: source_file, source_line, line (bytes with their newline), line_bytes, stream_error.
+WITH decoded AS (
+    SELECT
+        source_file,
+        source_line,
+        line_bytes,
+        stream_error,
+        line AS raw,
+        rtrim(utf8_or_null(line), chr(13) || chr(10)) AS text
+    FROM raw_lines
+),
+
+classified AS (
+    SELECT
+        *,
+        CASE
+            WHEN stream_error IS NOT NULL THEN 'corrupt'
+            WHEN text IS NULL THEN 'not_utf8'
+            WHEN line_bytes > 1048576 THEN 'too_long'
+            WHEN trim(text) = '' THEN 'empty'
+            WHEN substr(ltrim(text), 1, 1) = '{' THEN 'jsonl'
+            ELSE 'access_log'
+        END AS kind
+    FROM decoded
+),
+
+json_lines AS (
+    SELECT
+        c.*,
+        CASE WHEN kind = 'jsonl' AND is_json_object(text) THEN parse_event_json(text) END AS j
+    FROM classified AS c
+),
+
+access_lines AS (
+    SELECT
+        c.*,
+        CASE WHEN kind = 'access_log' THEN parse_clf(text) END AS a
+    FROM json_lines AS c
+),
+
+-- One row per line with the fields in common form; the reject reason stays NULL for good lines.
+fields AS (
+    SELECT
+        source_file,
+        source_line,
+        line_bytes,
+        stream_error,
+        raw,
+        text,
+        kind,
+        CASE
+            WHEN kind = 'jsonl' THEN iso_to_utc(j.ts)
+            WHEN kind = 'access_log' AND a.status <> '' THEN clf_time_to_utc(a.time)
+        END AS ts,
+        CASE WHEN kind = 'jsonl' THEN j.ip ELSE nullif(a.host, '') END AS ip,
+        CASE WHEN kind = 'jsonl' THEN j.user_id ELSE nullif(nullif(a.authuser, '-'), '') END AS user_id,
+        CASE WHEN kind = 'jsonl' THEN j.session_id END AS session_id,
+        CASE
+            WHEN kind = 'jsonl' THEN upper(j.method)
+            ELSE upper(nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 1), ''))
+        END AS method,
+        CASE
+            WHEN kind = 'jsonl' THEN j.path
+            ELSE nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 2), '')
+        END AS target,
+        CASE
+            WHEN kind = 'jsonl' THEN j.protocol
+            ELSE nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 3), '')
+        END AS protocol,
+        CASE WHEN kind = 'jsonl' THEN j.status ELSE nullif(a.status, '') END AS status_text,
+        CASE WHEN kind = 'jsonl' THEN j.bytes ELSE nullif(a.bytes, '') END AS bytes_text,
+        CASE
+            WHEN kind = 'jsonl' THEN TRY_CAST(j.latency_ms AS DOUBLE)
+            ELSE 1000.0 * TRY_CAST(
+                nullif(regex_group(a.trailing, '^ +"?([0-9]+(?:\.[0-9]+)?)"?(?: |$)', 1), '') AS DOUBLE
+            )
+        END AS latency_ms,
+        CASE
+            WHEN kind = 'jsonl' THEN nullif(j.referrer, '-')
+            ELSE nullif(nullif(unescape_clf(a.referrer), '-'), '')
+        END AS referrer,
+        CASE
+            WHEN kind = 'jsonl' THEN nullif(j.user_agent, '-')
+            ELSE nullif(nullif(unescape_clf(a.user_agent), '-'), '')
+        END AS user_agent,
+        CASE WHEN kind = 'jsonl' THEN lower(j.device) END AS declared_device,
+        CASE WHEN kind = 'jsonl' THEN upper(nullif(j.country, '')) END AS country,
+        CASE
+            WHEN kind = 'jsonl' THEN 'jsonl'
+            WHEN kind = 'access_log' AND a.referrer = '' THEN 'common'
+            WHEN kind = 'access_log' THEN 'combined'
+        END AS log_format,
+        j IS NULL AND kind = 'jsonl' AS bad_json,
+        kind = 'access_log' AND a.status = '' AS bad_access_line
+    FROM access_lines
+),
+
+checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN kind = 'corrupt' THEN 'corrupt compressed stream: ' || stream_error
+            WHEN kind = 'not_utf8' THEN 'not valid UTF-8'
+            WHEN kind = 'too_long' THEN 'line longer than 1 MiB'
+            WHEN kind = 'empty' THEN 'empty line'
+            WHEN bad_json THEN 'invalid JSON (or not an object)'
+            WHEN bad_access_line THEN 'not a recognised access-log line'
+            WHEN ts IS NULL THEN 'missing or unparseable timestamp'
+            WHEN TRY_CAST(status_text AS INTEGER) IS NULL
+                OR TRY_CAST(status_text AS INTEGER) NOT BETWEEN 100 AND 599 THEN 'invalid HTTP status'
+            WHEN bytes_text IS NOT NULL AND bytes_text <> '-'
+                AND TRY_CAST(bytes_text AS BIGINT) IS NULL THEN 'invalid byte count'
+            WHEN kind = 'jsonl' AND (target IS NULL OR target = '') THEN 'missing path'
+            WHEN ip IS NULL OR ip = '' THEN 'missing client address'
+        END AS reject_reason
+    FROM fields
+),
+
+-- Good lines, normalised: path without query string, request type from the path, device from
+-- the user agent when the log does not declare it, and the visitor a session belongs to.
+normalised AS (
+    SELECT
+        source_file,
+        source_line,
+        ts,
+        CAST(ts AS DATE) AS event_date,
+        ip,
+        nullif(user_id, '') AS user_id,
+        nullif(session_id, '') AS declared_session_id,
+        coalesce(method, 'INVALID') AS method,
+        CASE
+            WHEN target IS NULL THEN '(invalid request)'
+            WHEN instr(target, '?') > 0 THEN substr(target, 1, instr(target, '?') - 1)
+            ELSE target
+        END AS path,
+        CASE WHEN instr(target, '?') > 0 THEN substr(target, instr(target, '?') + 1) END AS query_string,
+        protocol,
+        TRY_CAST(status_text AS INTEGER) AS status,
+        coalesce(TRY_CAST(bytes_text AS BIGINT), 0) AS bytes,
+        latency_ms,
+        referrer,
+        user_agent,
+        coalesce(
+            CASE WHEN declared_device IN ('desktop', 'mobile', 'tablet', 'bot') THEN declared_device END,
+            CASE
+                WHEN user_agent IS NULL THEN 'unknown'
+                WHEN lower(user_agent) LIKE '%bot%' OR lower(user_agent) LIKE '%crawl%'
+                    OR lower(user_agent) LIKE '%spider%' OR lower(user_agent) LIKE '%slurp%'
+                    OR lower(user_agent) LIKE 'curl/%' OR lower(user_agent) LIKE 'wget/%'
+                    OR lower(user_agent) LIKE 'python-requests/%' OR lower(user_agent) LIKE '%httpclient%'
+                    OR lower(user_agent) LIKE 'go-http-client/%' OR lower(user_agent) LIKE 'java/%'
+                    THEN 'bot'
+                WHEN lower(user_agent) LIKE '%ipad%' OR lower(user_agent) LIKE '%tablet%'
+                    OR lower(user_agent) LIKE '%kindle%'
+                    OR (lower(user_agent) LIKE '%android%' AND lower(user_agent) NOT LIKE '%mobile%')
+                    THEN 'tablet'
+                WHEN lower(user_agent) LIKE '%mobile%' OR lower(user_agent) LIKE '%iphone%'
+                    OR lower(user_agent) LIKE '%android%' OR lower(user_agent) LIKE '%windows phone%'
+                    THEN 'mobile'
+                ELSE 'desktop'
+            END
+        ) AS device,
+        country,
+        log_format,
+        coalesce(
+            nullif(user_id, ''),
+            'anon-' || substr(md5(ip || '|' || coalesce(user_agent, '')), 1, 16)
+        ) AS visitor_id,
+        reject_reason,
+        CASE
+            WHEN reject_reason IS NOT NULL THEN substr(coalesce(text, escaped_bytes(raw)), 1, 65536)
+        END AS raw_line
+    FROM checked
+),
+
+typed AS (
+    SELECT
+        *,
+        CASE
+            WHEN reject_reason IS NOT NULL THEN NULL
+            WHEN path = '(invalid request)' THEN 'invalid'
+            WHEN path LIKE '/static/%' OR path LIKE '/images/%' OR path LIKE '/assets/%'
+                OR path LIKE '%.css' OR path LIKE '%.js' OR path LIKE '%.png' OR path LIKE '%.jpg'
+                OR path LIKE '%.jpeg' OR path LIKE '%.gif' OR path LIKE '%.ico' OR path LIKE '%.svg'
+                OR path LIKE '%.woff' OR path LIKE '%.woff2' OR path LIKE '%.map' THEN 'static'
+            WHEN path LIKE '/api/%' THEN 'api'
+            WHEN path = '/checkout/complete' OR path LIKE '/order/confirm%' THEN 'purchase'
+            WHEN path LIKE '/checkout%' THEN 'checkout'
+            WHEN path LIKE '/cart%' THEN 'cart'
+            WHEN path LIKE '/product/%' THEN 'product'
+            WHEN path LIKE '/search%' THEN 'search'
+            WHEN path IN ('/', '/home', '/index.html') OR path LIKE '/landing/%' THEN 'landing'
+            ELSE 'page'
+        END AS event_type
+    FROM normalised
+)
+
+
+SELECT
+    source_file, source_line, ts, event_date, ip, user_id, visitor_id, declared_session_id, method,
+    path, query_string, protocol, status, bytes, latency_ms, referrer, user_agent, device, country,
+    event_type, log_format, reject_reason, raw_line
+FROM typed

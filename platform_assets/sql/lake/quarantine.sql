@@ -1,0 +1,19 @@
+/* ---
+description: >-
+  Lake quarantine: every line that could not be parsed, with its file, line number, raw text
+  (at most 64 KiB, undecodable bytes as \xNN) and the reason.
+inputs: {parsed_lines: lake/parse_lines}
+grain: [source_file, source_line]
+columns:
+  source_file: Landed file, relative to the landing folder.
+  source_line: 1-based line number in the (decompressed) landed file.
+  reason: Why the line was rejected.
+  raw_line: The line as landed, cut to 64 KiB; bytes that are not UTF-8 shown as \xNN.
+--- */
+SELECT
+    source_file,
+    source_line,
+    reject_reason AS reason,
+    raw_line
+FROM parsed_lines
+WHERE reject_reason IS NOT NULL
