@@ -6,22 +6,31 @@ import dagster as dg
 
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.lake.assets import lake_ingest
+from platform_assets.layers.models.assets import conversion_model
+from platform_assets.layers.monitoring.assets import feature_drift
 from platform_assets.layers.raw.assets import raw_log_files
 from platform_assets.layers.warehouse.assets import mart_assets
-from platform_assets.partitions import event_days, log_files
 from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
 
 ingest_job = dg.define_asset_job(
     "ingest_log_file",
     selection=dg.AssetSelection.groups("raw", "lake"),
-    partitions_def=log_files,
     description="Register one landed file and parse it into the lake.",
+)
+train_job = dg.define_asset_job(
+    "train_model",
+    selection=dg.AssetSelection.groups("models"),
+    description="Train, evaluate and register a new conversion model on all feature days.",
+)
+monitor_day_job = dg.define_asset_job(
+    "monitor_day",
+    selection=dg.AssetSelection.groups("monitoring"),
+    description="Drift report of one day's features against the current model's training data.",
 )
 build_day_job = dg.define_asset_job(
     "build_day",
     selection=dg.AssetSelection.groups("warehouse", "features"),
-    partitions_def=event_days,
     description="Build one day's marts and features from the lake.",
 )
 
@@ -29,8 +38,8 @@ build_day_job = dg.define_asset_job(
 def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     """Definitions for explicit settings (tests and the CLI call this directly)."""
     return dg.Definitions(
-        assets=[raw_log_files, lake_ingest, *mart_assets, *feature_assets],
-        jobs=[ingest_job, build_day_job],
+        assets=[raw_log_files, lake_ingest, *mart_assets, *feature_assets, conversion_model, feature_drift],
+        jobs=[ingest_job, build_day_job, train_job, monitor_day_job],
         resources=build_resources(settings),
     )
 

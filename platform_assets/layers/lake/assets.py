@@ -10,6 +10,7 @@ from platform_assets.lib.line_reader import file_facts
 from platform_assets.metadata import latest_metadata, table_metadata
 from platform_assets.partitions import log_files
 from platform_assets.sql import load
+from platform_assets.storage import PlatformStorage
 
 EVENTS = dg.AssetKey(["lake", "events"])
 QUARANTINE = dg.AssetKey(["lake", "quarantine"])
@@ -49,10 +50,10 @@ LINES_RECONCILE = "lines_reconcile"
     partitions_def=log_files,
     name="lake_ingest",
 )
-def lake_ingest(context: dg.AssetExecutionContext, engine: DuckDBEngine):
+def lake_ingest(context: dg.AssetExecutionContext, engine: DuckDBEngine, storage: PlatformStorage):
     """Parse one landed file into lake events (per UTC day) and its quarantine, atomically."""
     key = context.partition_key
-    path = engine.layout.landed_path(key)
+    path = storage.layout.landed_path(key)
     result = engine.ingest_log_file(str(path), key, file_id(key))
 
     raw = latest_metadata(context.instance, LOG_FILES, key)

@@ -3,9 +3,9 @@
 
 import dagster as dg
 
-from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.lib.line_reader import file_facts
 from platform_assets.partitions import log_files
+from platform_assets.storage import PlatformStorage
 
 LOG_FILES = dg.AssetKey(["raw", "log_files"])
 
@@ -18,10 +18,10 @@ LOG_FILES = dg.AssetKey(["raw", "log_files"])
     owners=["team:data-platform"],
     code_version="1",
 )
-def raw_log_files(context: dg.AssetExecutionContext, engine: DuckDBEngine) -> dg.MaterializeResult:
+def raw_log_files(context: dg.AssetExecutionContext, storage: PlatformStorage) -> dg.MaterializeResult:
     """A landed log file (JSON lines or access log, plain or gzip): content hash, size, line count."""
     key = context.partition_key
-    path = engine.layout.landed_path(key)
+    path = storage.layout.landed_path(key)
     facts = file_facts(path)
     if facts.stream_error:
         context.log.warning(f"{key}: compressed stream is damaged ({facts.stream_error})")

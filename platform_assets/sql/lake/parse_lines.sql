@@ -24,7 +24,7 @@ classified AS (
             WHEN stream_error IS NOT NULL THEN 'corrupt'
             WHEN text IS NULL THEN 'not_utf8'
             WHEN line_bytes > 1048576 THEN 'too_long'
-            WHEN trim(text) = '' THEN 'empty'
+            WHEN regex_match(text, '^\s*$') THEN 'empty'
             WHEN substr(ltrim(text), 1, 1) = '{' THEN 'jsonl'
             ELSE 'access_log'
         END AS kind

@@ -1,0 +1,249 @@
+"""Versioned model storage: skops files checked against a sha256 registry before loading.
+
+Layout under ``root``::
+
+    registry.json             {"versions": [{"version": "v0001", "sha256": ..., ...}, ...]}
+    v0001/model.skops         the fitted pipeline (skops, never pickle)
+    v0001/reference.parquet   sample of the training features, for drift monitoring
+    v0001/card.json           metrics, params, training data, code version, created_at
+
+A version directory is written under a temporary name and renamed into place; the registry is
+rewritten through a temporary file and ``os.replace`` (``lib/atomic.py``). No Dagster here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+from platform_assets.lib.atomic import atomic_write_bytes, staging_dir
+
+MODEL_FILE = "model.skops"
+REFERENCE_FILE = "reference.parquet"
+CARD_FILE = "card.json"
+REGISTRY_FILE = "registry.json"
+VERSION_PATTERN = re.compile(r"^v\d{4,}$", re.ASCII)  # ASCII: no other digits
+
+# Types skops does not trust by default that the pipelines of lib/training.py contain (checked
+# with skops.io.get_untrusted_types on both kinds). Pinned here on purpose: a file that needs any
+# other type is refused instead of being trusted blindly.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "pandas._libs.missing.NAType",  # SimpleImputer(missing_values=pd.NA) for categories
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model's file or registry entry is missing, or its bytes are not what was registered."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered model and where its files are."""
+
+    version: str
+    directory: Path
+    sha256: str
+    created_at: str
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL_FILE
+
+    @property
+    def reference_path(self) -> Path:
+        return self.directory / REFERENCE_FILE
+
+    @property
+    def card_path(self) -> Path:
+        return self.directory / CARD_FILE
+
+
+def validate_version(version: str) -> str:
+    """Return ``version`` if it looks like ``v0001``; raise ValueError before it becomes a path."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise ValueError(f"invalid model version {version!r}; expected v followed by 4+ digits")
+    return version
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ModelStore:
+    """Save, list and load model versions under one root folder."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- reading -----------------------------------------------------------------------------
+    def versions(self) -> list[ModelVersion]:
+        """Registered versions, oldest first."""
+        return [self._version(entry) for entry in self._entries()]
+
+    def latest(self) -> ModelVersion | None:
+        """The newest registered version, or None when nothing is registered."""
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def get(self, version: str) -> ModelVersion:
+        """The registry entry of ``version``; ModelIntegrityError when it is not registered."""
+        return self._version(self._entry(version))
+
+    def load(self, version: str) -> Pipeline:
+        """Deserialise a model after checking its bytes against the registered sha256.
+
+        The bytes that were hashed are the bytes deserialised, so the file cannot change between
+        the check and the load.
+        """
+        data = self._verified_bytes(self._entry(version), MODEL_FILE, "sha256")
+        pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
+        if not isinstance(pipeline, Pipeline):
+            raise ModelIntegrityError(f"model {version} holds a {type(pipeline).__name__}")
+        return pipeline
+
+    def reference(self, version: str) -> pd.DataFrame:
+        """The training reference sample saved with ``version`` (checked against the registry)."""
+        data = self._verified_bytes(self._entry(version), REFERENCE_FILE, "reference_sha256")
+        return pd.read_parquet(io.BytesIO(data))
+
+    def card(self, version: str) -> dict[str, Any]:
+        """The model card of ``version``."""
+        return json.loads(self._verified_bytes(self._entry(version), CARD_FILE, "card_sha256"))
+
+    # -- writing -----------------------------------------------------------------------------
+    def save(
+        self,
+        pipeline: Pipeline,
+        metrics: dict[str, Any],
+        reference: pd.DataFrame,
+        info: dict[str, Any],
+    ) -> ModelVersion:
+        """Write a new version (model, reference sample, card) and register it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            entries = self._entries()
+            version = self._next_version(entries)
+            created_at = datetime.now(UTC).isoformat(timespec="seconds")
+            model_bytes = sio.dumps(pipeline)
+            card = {
+                "version": version,
+                "created_at": created_at,
+                "model_sha256": sha256_of(model_bytes),
+                "code_version": info.get("code_version"),
+                "params": info.get("params", {}),
+                "training_data": info.get("training_data", {}),
+                "reference_rows": len(reference),
+                "metrics": metrics,
+                "extra": {k: v for k, v in info.items() if k not in _CARD_KEYS},
+            }
+            card_bytes = _json_bytes(card)
+            with staging_dir(self.root, prefix=version) as staging:
+                (staging / MODEL_FILE).write_bytes(model_bytes)
+                reference.to_parquet(staging / REFERENCE_FILE, index=False)
+                (staging / CARD_FILE).write_bytes(card_bytes)
+                reference_bytes = (staging / REFERENCE_FILE).read_bytes()
+                # atomic; the number is new (see _next_version), so nothing is overwritten
+                os.rename(staging, self.root / version)
+            entry = {
+                "version": version,
+                "created_at": created_at,
+                "sha256": card["model_sha256"],
+                "reference_sha256": sha256_of(reference_bytes),
+                "card_sha256": sha256_of(card_bytes),
+            }
+            self._write_registry([*entries, entry])
+        return self._version(entry)
+
+    # -- internals ---------------------------------------------------------------------------
+    @property
+    def _registry_path(self) -> Path:
+        return self.root / REGISTRY_FILE
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if not self._registry_path.exists():
+            return []
+        registry = json.loads(self._registry_path.read_text("utf-8"))
+        entries = registry.get("versions", [])
+        for entry in entries:
+            validate_version(entry["version"])
+        return sorted(entries, key=lambda e: int(e["version"][1:]))
+
+    def _entry(self, version: str) -> dict[str, Any]:
+        validate_version(version)
+        for entry in self._entries():
+            if entry["version"] == version:
+                return entry
+        raise ModelIntegrityError(f"model {version} is not in the registry {self._registry_path}")
+
+    def _version(self, entry: dict[str, Any]) -> ModelVersion:
+        return ModelVersion(
+            version=entry["version"],
+            directory=self.root / entry["version"],
+            sha256=entry["sha256"],
+            created_at=entry["created_at"],
+        )
+
+    def _next_version(self, entries: list[dict[str, Any]]) -> str:
+        """One above every version seen in the registry or on disk, so numbers never repeat."""
+        on_disk = [p.name for p in self.root.iterdir() if VERSION_PATTERN.fullmatch(p.name)]
+        numbers = [int(v[1:]) for v in on_disk + [e["version"] for e in entries]]
+        return f"v{max(numbers, default=0) + 1:04d}"
+
+    def _verified_bytes(self, entry: dict[str, Any], name: str, hash_key: str) -> bytes:
+        path = self.root / entry["version"] / name
+        if not path.is_file():
+            raise ModelIntegrityError(f"model {entry['version']}: {path} is missing")
+        data = path.read_bytes()
+        expected = entry.get(hash_key)
+        if not expected or sha256_of(data) != expected:
+            raise ModelIntegrityError(
+                f"model {entry['version']}: {path} does not match its registered sha256"
+            )
+        return data
+
+    def _write_registry(self, entries: list[dict[str, Any]]) -> None:
+        atomic_write_bytes(self._registry_path, _json_bytes({"format": 1, "versions": entries}))
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise writers (parallel Dagster steps) on a lock file in the root."""
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_CARD_KEYS = {"code_version", "params", "training_data"}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, default=_json_default).encode("utf-8")

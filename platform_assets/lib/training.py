@@ -1,0 +1,357 @@
+"""Train a conversion model on the session features and measure it honestly.
+
+The split is by time (the last days are held out), every metric is computed on held-out rows
+only, and each model is compared with a prior-only baseline on the same rows. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+MODEL_KINDS = ("hgb", "logreg")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which columns of the feature table a model reads, predicts and splits on."""
+
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    label: str
+    time_column: str
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Model inputs: categorical then numeric."""
+        return self.categorical + self.numeric
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Every column training needs."""
+        return (*self.features, self.label, self.time_column)
+
+
+# Matches sql/features/session_features.sql; the drift monitor reads the same lists.
+FEATURE_SPEC = FeatureSpec(
+    categorical=("device", "country", "entry_event_type", "referrer_class"),
+    numeric=(
+        "hour_of_day",
+        "day_of_week",
+        "is_logged_in",
+        "prior_sessions_28d",
+        "prior_conversions_28d",
+        "prior_page_views_28d",
+        "days_since_prior_session",
+    ),
+    label="label",
+    time_column="event_date",
+)
+
+
+class TrainingDataError(ValueError):
+    """The feature table cannot train a trustworthy model; the message says why."""
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Which days and how many rows went to training and to the holdout."""
+
+    train_start: str
+    train_end: str
+    holdout_start: str
+    holdout_end: str
+    train_rows: int
+    holdout_rows: int
+    train_days: int
+    holdout_days: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A fitted pipeline with its held-out metrics and a sample of what it was trained on."""
+
+    pipeline: Pipeline
+    metrics: dict[str, Any]
+    split: TimeSplit
+    reference: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        """Card fields for ``ModelStore.save``: params, training data and code version."""
+        return {
+            "params": self.params,
+            "training_data": self.split.as_dict(),
+            "code_version": code_version(),
+        }
+
+
+def code_version() -> str:
+    """Short hash of this module's source: changes whenever the training code changes."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def build_pipeline(
+    kind: str = "hgb",
+    seed: int = 0,
+    *,
+    spec: FeatureSpec = FEATURE_SPEC,
+    min_frequency: int | float = 10,
+) -> Pipeline:
+    """Preprocessing (impute, scale, one-hot) followed by a classifier of the given kind."""
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = Pipeline(
+        [
+            # pd.NA here makes None, NaN and pd.NA all count as missing (np.nan misses None)
+            (
+                "impute",
+                SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="missing"),
+            ),
+            (
+                "onehot",
+                OneHotEncoder(
+                    handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False
+                ),
+            ),
+        ]
+    )
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", numeric, list(spec.numeric)),
+            ("categorical", categorical, list(spec.categorical)),
+        ]
+    )
+    if kind == "hgb":
+        # Small, regularised trees with early stopping: web-session features are few and noisy.
+        model: Any = HistGradientBoostingClassifier(
+            learning_rate=0.05,
+            max_iter=300,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.15,
+            n_iter_no_change=20,
+            random_state=seed,
+        )
+    elif kind == "logreg":
+        model = LogisticRegression(max_iter=1000, random_state=seed)
+    else:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
+    return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+def prepare_features(frame: pd.DataFrame, spec: FeatureSpec = FEATURE_SPEC) -> pd.DataFrame:
+    """The model inputs in the dtypes the pipeline expects (object categoricals, float numerics).
+
+    Use it before ``predict_proba`` as well, so training and scoring see the same types.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for column in spec.categorical:
+        values = frame[column].astype(object)
+        out[column] = values.where(values.notna(), np.nan)
+    for column in spec.numeric:
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return out
+
+
+def train_model(
+    features: pd.DataFrame,
+    kind: str = "hgb",
+    holdout_days: int | None = None,
+    holdout_fraction: float = 0.25,
+    seed: int = 0,
+    *,
+    spec: FeatureSpec = FEATURE_SPEC,
+    min_rows: int = 200,
+    reference_rows: int = 5000,
+    min_auc_margin: float = 0.02,
+    min_frequency: int | float = 10,
+) -> TrainingResult:
+    """Fit on the earlier days, evaluate on the last ones, compare with a prior-only baseline.
+
+    ``holdout_days`` fixes how many of the last days are held out; otherwise the number of last
+    days whose rows come closest to ``holdout_fraction`` of all rows (at least one day each side).
+    """
+    frame = _validated(features, spec, min_rows)
+    dates = pd.to_datetime(frame[spec.time_column]).dt.normalize()
+    cutoff = _holdout_start(dates, holdout_days, holdout_fraction)
+    is_holdout = (dates >= cutoff).to_numpy()
+    train, holdout = frame[~is_holdout], frame[is_holdout]
+    _check_split(train, holdout, spec)
+
+    x_train, y_train = prepare_features(train, spec), train[spec.label].to_numpy(dtype=int)
+    x_holdout, y_holdout = prepare_features(holdout, spec), holdout[spec.label].to_numpy(dtype=int)
+    pipeline = build_pipeline(kind, seed, spec=spec, min_frequency=min_frequency)
+    pipeline.fit(x_train, y_train)
+    baseline = DummyClassifier(strategy="prior").fit(x_train, y_train)
+
+    model_metrics = _evaluate(pipeline, x_train, y_train, x_holdout, y_holdout)
+    baseline_metrics = _evaluate(baseline, x_train, y_train, x_holdout, y_holdout)
+    beats = bool(
+        model_metrics["roc_auc"] > baseline_metrics["roc_auc"] + min_auc_margin
+        and model_metrics["log_loss"] < baseline_metrics["log_loss"]
+    )
+    split = _describe_split(dates[~is_holdout], dates[is_holdout])
+    metrics = {
+        "model": model_metrics,
+        "baseline": baseline_metrics,
+        "beats_baseline": beats,
+        "min_auc_margin": float(min_auc_margin),
+        "positive_rate_train": float(y_train.mean()),
+        "positive_rate_holdout": float(y_holdout.mean()),
+        "split": split.as_dict(),
+    }
+    sample = train[list(spec.required)]
+    if len(sample) > reference_rows:
+        sample = sample.sample(n=reference_rows, random_state=seed)
+    params = {
+        "kind": kind,
+        "seed": seed,
+        "holdout_days": holdout_days,
+        "holdout_fraction": holdout_fraction,
+        "min_frequency": min_frequency,
+        "categorical": list(spec.categorical),
+        "numeric": list(spec.numeric),
+        "label": spec.label,
+    }
+    return TrainingResult(pipeline, metrics, split, sample.reset_index(drop=True), params)
+
+
+def _validated(features: pd.DataFrame, spec: FeatureSpec, min_rows: int) -> pd.DataFrame:
+    missing = [c for c in spec.required if c not in features.columns]
+    if missing:
+        raise TrainingDataError(f"feature table is missing columns: {missing}")
+    if len(features) < min_rows:
+        raise TrainingDataError(f"too few rows to train: {len(features)} (minimum {min_rows})")
+    if features[spec.time_column].isna().any():
+        raise TrainingDataError(f"{spec.time_column} is null in some rows")
+    labels = features[spec.label]
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise TrainingDataError(f"{spec.label} must be 0 or 1 in every row")
+    empty = [c for c in spec.features if features[c].isna().all()]
+    if empty:
+        raise TrainingDataError(f"feature columns entirely null: {empty}")
+    days = pd.to_datetime(features[spec.time_column]).dt.normalize().nunique()
+    if days < 2:
+        raise TrainingDataError(
+            f"need at least 2 distinct {spec.time_column} values for a time split, got {days}"
+        )
+    return features
+
+
+def _holdout_start(
+    dates: pd.Series, holdout_days: int | None, holdout_fraction: float
+) -> pd.Timestamp:
+    counts = dates.value_counts().sort_index()
+    n_days = len(counts)
+    if holdout_days is None:
+        if not 0 < holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+        held = counts[::-1].cumsum().to_numpy()[: n_days - 1] / len(dates)
+        holdout_days = int(np.argmin(np.abs(held - holdout_fraction))) + 1
+    elif not 1 <= holdout_days < n_days:
+        raise TrainingDataError(
+            f"holdout_days={holdout_days} must leave at least one day on each side "
+            f"({n_days} distinct days)"
+        )
+    return counts.index[n_days - holdout_days]
+
+
+def _check_split(train: pd.DataFrame, holdout: pd.DataFrame, spec: FeatureSpec) -> None:
+    for name, part in (("training", train), ("holdout", holdout)):
+        classes = sorted(part[spec.label].astype(int).unique())
+        if len(classes) < 2:
+            raise TrainingDataError(
+                f"{name} rows hold a single class ({spec.label}={classes[0]} in all "
+                f"{len(part)} rows); need both 0 and 1"
+            )
+    empty = [c for c in spec.features if train[c].isna().all()]
+    if empty:
+        raise TrainingDataError(f"feature columns entirely null in the training rows: {empty}")
+
+
+def _describe_split(train_dates: pd.Series, holdout_dates: pd.Series) -> TimeSplit:
+    def day(value: pd.Timestamp) -> str:
+        return value.date().isoformat()
+
+    return TimeSplit(
+        train_start=day(train_dates.min()),
+        train_end=day(train_dates.max()),
+        holdout_start=day(holdout_dates.min()),
+        holdout_end=day(holdout_dates.max()),
+        train_rows=len(train_dates),
+        holdout_rows=len(holdout_dates),
+        train_days=int(train_dates.nunique()),
+        holdout_days=int(holdout_dates.nunique()),
+    )
+
+
+def _best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """The probability threshold with the highest F1 on the given (training) rows."""
+    precision, recall, thresholds = precision_recall_curve(y_true, proba)
+    precision, recall = precision[:-1], recall[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def _at_threshold(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    predicted = (proba >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
+    return {
+        "threshold": float(threshold),
+        "precision": float(precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "predicted_positive_rate": float(predicted.mean()),
+        "tn": int(tn),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tp": int(tp),
+    }
+
+
+def _evaluate(
+    model: Any,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+) -> dict[str, Any]:
+    """Held-out metrics; the tuned threshold is chosen on training rows only."""
+    proba = model.predict_proba(x_holdout)[:, 1]
+    tuned = _best_f1_threshold(y_train, model.predict_proba(x_train)[:, 1])
+    return {
+        "roc_auc": float(roc_auc_score(y_holdout, proba)),
+        "log_loss": float(log_loss(y_holdout, proba, labels=[0, 1])),
+        "brier": float(brier_score_loss(y_holdout, proba)),
+        "mean_predicted_probability": float(proba.mean()),
+        "at_0_5": _at_threshold(y_holdout, proba, 0.5),
+        "at_train_best_f1": _at_threshold(y_holdout, proba, tuned),
+    }
