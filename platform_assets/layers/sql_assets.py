@@ -9,6 +9,7 @@ and reports schema, row count, inputs and the engine that ran it.
 
 import datetime as dt
 import hashlib
+import warnings
 
 import dagster as dg
 
@@ -47,9 +48,11 @@ def _deps(definition: SqlDefinition) -> list[dg.AssetDep]:
             # A day of lake events may come from any landed file.
             mapping: dg.PartitionMapping = dg.AllPartitionMapping()
         else:
-            mapping = dg.TimeWindowPartitionMapping(
-                start_offset=-days, allow_nonexistent_upstream_partitions=True
-            )
+            with warnings.catch_warnings():  # the flag is beta; days before the first partition are fine
+                warnings.simplefilter("ignore", dg.BetaWarning)
+                mapping = dg.TimeWindowPartitionMapping(
+                    start_offset=-days, allow_nonexistent_upstream_partitions=True
+                )
         deps.append(dg.AssetDep(dg.AssetKey(key.split("/")), partition_mapping=mapping))
     return deps
 

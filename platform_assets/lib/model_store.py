@@ -44,6 +44,7 @@ VERSION_PATTERN = re.compile(r"^v\d{4,}$", re.ASCII)  # ASCII: no other digits
 # other type is refused instead of being trusted blindly.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
+    "platform_assets.lib.training.log1p_nonnegative",  # FunctionTransformer on count features
     "pandas._libs.missing.NAType",  # SimpleImputer(missing_values=pd.NA) for categories
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
@@ -61,6 +62,7 @@ class ModelVersion:
     directory: Path
     sha256: str
     created_at: str
+    accepted: bool = True
 
     @property
     def model_path(self) -> Path:
@@ -97,9 +99,10 @@ class ModelStore:
         """Registered versions, oldest first."""
         return [self._version(entry) for entry in self._entries()]
 
-    def latest(self) -> ModelVersion | None:
-        """The newest registered version, or None when nothing is registered."""
-        versions = self.versions()
+    def latest(self, accepted_only: bool = True) -> ModelVersion | None:
+        """The newest registered version (by default the newest that passed its acceptance
+        checks, e.g. beating the baseline), or None."""
+        versions = [v for v in self.versions() if v.accepted or not accepted_only]
         return versions[-1] if versions else None
 
     def get(self, version: str) -> ModelVersion:
@@ -134,8 +137,10 @@ class ModelStore:
         metrics: dict[str, Any],
         reference: pd.DataFrame,
         info: dict[str, Any],
+        accepted: bool = True,
     ) -> ModelVersion:
-        """Write a new version (model, reference sample, card) and register it."""
+        """Write a new version (model, reference sample, card) and register it; a version that
+        failed its acceptance checks is kept on record but not returned by :meth:`latest`."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             entries = self._entries()
@@ -167,6 +172,7 @@ class ModelStore:
                 "sha256": card["model_sha256"],
                 "reference_sha256": sha256_of(reference_bytes),
                 "card_sha256": sha256_of(card_bytes),
+                "accepted": bool(accepted),
             }
             self._write_registry([*entries, entry])
         return self._version(entry)
@@ -198,6 +204,7 @@ class ModelStore:
             directory=self.root / entry["version"],
             sha256=entry["sha256"],
             created_at=entry["created_at"],
+            accepted=bool(entry.get("accepted", True)),
         )
 
     def _next_version(self, entries: list[dict[str, Any]]) -> str:

@@ -29,7 +29,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 MODEL_KINDS = ("hgb", "logreg")
 
@@ -42,6 +42,16 @@ class FeatureSpec:
     numeric: tuple[str, ...]
     label: str
     time_column: str
+    # Heavy-tailed counts that keep growing while history accumulates: log1p before scaling, so
+    # linear models do not extrapolate them linearly onto later days.
+    log_scaled: tuple[str, ...] = ()
+    # Constant within one day by construction, so a day always "drifts" on them: not monitored.
+    calendar: tuple[str, ...] = ()
+
+    @property
+    def monitored_numeric(self) -> tuple[str, ...]:
+        """Numeric features the drift monitor compares (calendar columns left out)."""
+        return tuple(c for c in self.numeric if c not in self.calendar)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -68,6 +78,13 @@ FEATURE_SPEC = FeatureSpec(
     ),
     label="label",
     time_column="event_date",
+    log_scaled=(
+        "prior_sessions_28d",
+        "prior_conversions_28d",
+        "prior_page_views_28d",
+        "days_since_prior_session",
+    ),
+    calendar=("day_of_week",),
 )
 
 
@@ -116,8 +133,13 @@ def code_version() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
+def log1p_nonnegative(values: np.ndarray) -> np.ndarray:
+    """log(1 + x) of counts, with anything below zero (never a real count) treated as zero."""
+    return np.log1p(np.clip(values, 0, None))
+
+
 def build_pipeline(
-    kind: str = "hgb",
+    kind: str = "logreg",
     seed: int = 0,
     *,
     spec: FeatureSpec = FEATURE_SPEC,
@@ -125,6 +147,13 @@ def build_pipeline(
 ) -> Pipeline:
     """Preprocessing (impute, scale, one-hot) followed by a classifier of the given kind."""
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    counts = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("log1p", FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ]
+    )
     categorical = Pipeline(
         [
             # pd.NA here makes None, NaN and pd.NA all count as missing (np.nan misses None)
@@ -142,7 +171,8 @@ def build_pipeline(
     )
     preprocess = ColumnTransformer(
         [
-            ("numeric", numeric, list(spec.numeric)),
+            ("numeric", numeric, [c for c in spec.numeric if c not in spec.log_scaled]),
+            ("counts", counts, [c for c in spec.numeric if c in spec.log_scaled]),
             ("categorical", categorical, list(spec.categorical)),
         ]
     )
@@ -182,7 +212,7 @@ def prepare_features(frame: pd.DataFrame, spec: FeatureSpec = FEATURE_SPEC) -> p
 
 def train_model(
     features: pd.DataFrame,
-    kind: str = "hgb",
+    kind: str = "logreg",
     holdout_days: int | None = None,
     holdout_fraction: float = 0.25,
     seed: int = 0,
@@ -190,6 +220,7 @@ def train_model(
     spec: FeatureSpec = FEATURE_SPEC,
     min_rows: int = 200,
     reference_rows: int = 5000,
+    reference_days: int | None = 7,
     min_auc_margin: float = 0.02,
     min_frequency: int | float = 10,
 ) -> TrainingResult:
@@ -227,7 +258,14 @@ def train_model(
         "positive_rate_holdout": float(y_holdout.mean()),
         "split": split.as_dict(),
     }
-    sample = train[list(spec.required)]
+    # The drift reference is the most recent training week: history features (prior sessions...)
+    # keep growing while the first weeks of history accumulate, and comparing a new day with the
+    # whole window would report that warm-up as drift.
+    recent = train
+    if reference_days:
+        train_dates = dates[~is_holdout]
+        recent = train[(train_dates >= train_dates.max() - pd.Timedelta(days=reference_days - 1)).to_numpy()]
+    sample = recent[list(spec.required)]
     if len(sample) > reference_rows:
         sample = sample.sample(n=reference_rows, random_state=seed)
     params = {
@@ -236,6 +274,7 @@ def train_model(
         "holdout_days": holdout_days,
         "holdout_fraction": holdout_fraction,
         "min_frequency": min_frequency,
+        "reference_days": reference_days,
         "categorical": list(spec.categorical),
         "numeric": list(spec.numeric),
         "label": spec.label,

@@ -158,3 +158,18 @@ def test_saves_a_training_result(store: ModelStore, data: pd.DataFrame) -> None:
     assert card["training_data"] == result.split.as_dict()
     assert card["metrics"]["beats_baseline"] == result.metrics["beats_baseline"]
     pd.testing.assert_frame_equal(store.reference(saved.version), result.reference)
+
+
+def test_a_rejected_version_is_kept_on_record_but_is_never_latest(tmp_path):
+    from sklearn.dummy import DummyClassifier
+
+    from platform_assets.lib.model_store import ModelStore
+
+    store = ModelStore(tmp_path / "models")
+    reference = pd.DataFrame({"x": [1.0, 2.0]})
+    model = DummyClassifier().fit([[0], [1]], [0, 1])
+    good = store.save(model, {"auc": 0.7}, reference, {}, accepted=True)
+    rejected = store.save(model, {"auc": 0.5}, reference, {}, accepted=False)
+    assert [v.version for v in store.versions()] == [good.version, rejected.version]
+    assert store.latest().version == good.version
+    assert store.latest(accepted_only=False).version == rejected.version

@@ -37,7 +37,10 @@ def feature_drift(
     store = storage.model_store()
     model = store.latest()
     if model is None:
-        raise dg.Failure("no model is registered yet: materialize models/conversion_model first")
+        raise dg.Failure(
+            "no accepted model is registered yet: materialize models/conversion_model first "
+            "(a model that does not beat the baseline is not used)"
+        )
     current = engine.read_frame("SELECT * FROM session_features WHERE event_date = CAST(? AS DATE)", [day])
     if current.empty:
         raise dg.Failure(f"no session features for {day}: build features/session_features for that day first")
@@ -45,7 +48,7 @@ def feature_drift(
     summary = compute_drift(
         reference=store.reference(model.version),
         current=current,
-        numerical=list(FEATURE_SPEC.numeric),
+        numerical=list(FEATURE_SPEC.monitored_numeric),
         categorical=list(FEATURE_SPEC.categorical),
         html_path=folder / f"{model.version}.html",
         json_path=folder / f"{model.version}.json",
