@@ -1,8 +1,9 @@
-"""Read a landed log file as Arrow batches of (line number, raw bytes), without a Python loop per line.
+"""Read a landed log file as Arrow batches of (line number, text), without a Python loop per line.
 
-Lines are split with numpy on large chunks and handed to the engine as binary Arrow arrays that
-share the chunk's memory, so DuckDB does all per-line work. Bytes are kept raw: decoding (and
-quarantining what is not UTF-8) is the parser's job, so no line is ever dropped here.
+Lines are split with numpy on large chunks; Arrow validates UTF-8 and strips line endings for a
+whole batch at once (C++), and the engine does all per-line parsing in SQL. A batch holding
+invalid UTF-8 falls back to decoding row by row: those lines get ``text`` NULL and their bytes
+``\\xNN``-escaped in ``undecodable``, so the parser can quarantine them. No line is dropped here.
 
 Line counting convention (shared with :func:`count_lines`): every ``\\n`` ends a line, and trailing
 bytes after the last ``\\n`` form one more line. ``""`` has 0 lines, ``"a\\nb"`` and ``"a\\nb\\n"`` 2.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK_BYTES = 16 << 20
@@ -28,7 +30,8 @@ DEFAULT_MAX_LINE_BYTES = 4 << 20
 LINE_SCHEMA = pa.schema(
     [
         pa.field("source_line", pa.int64(), nullable=False),
-        pa.field("line", pa.binary()),
+        pa.field("text", pa.string()),
+        pa.field("undecodable", pa.string()),
         pa.field("line_bytes", pa.int64(), nullable=False),
         pa.field("stream_error", pa.string()),
     ]
@@ -77,6 +80,25 @@ def iter_blocks(path: Path, report: ReadReport) -> Iterator[bytes]:
             yield block
 
 
+def _decode(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Binary lines -> (text without line ending, escaped bytes of the lines that are not UTF-8)."""
+    try:
+        text = lines.cast(pa.string())  # validates the whole batch in one pass
+        undecodable = pa.nulls(len(lines), pa.string())
+    except pa.ArrowInvalid:  # rare: some line is not UTF-8, decode this batch row by row
+        decoded: list[str | None] = []
+        escaped: list[str | None] = []
+        for value in lines.to_pylist():
+            try:
+                decoded.append(value.decode("utf-8"))
+                escaped.append(None)
+            except UnicodeDecodeError:
+                decoded.append(None)
+                escaped.append(value.decode("utf-8", "backslashreplace"))
+        text, undecodable = pa.array(decoded, pa.string()), pa.array(escaped, pa.string())
+    return pc.utf8_rtrim(text, characters="\r\n"), pc.utf8_rtrim(undecodable, characters="\r\n")
+
+
 def _batch(start_line: int, buf: bytes, ends: np.ndarray, max_line: int) -> pa.RecordBatch:
     """Build one batch from ``buf`` whose lines end (exclusive, newline included) at ``ends``."""
     starts = np.empty_like(ends)
@@ -96,10 +118,12 @@ def _batch(start_line: int, buf: bytes, ends: np.ndarray, max_line: int) -> pa.R
             pa.binary(), len(ends), [None, offsets, pa.py_buffer(buf)]
         )
     n = len(ends)
+    text, undecodable = _decode(line_array)
     return pa.RecordBatch.from_arrays(
         [
             pa.array(np.arange(start_line + 1, start_line + n + 1, dtype=np.int64)),
-            line_array,
+            text,
+            undecodable,
             pa.array(lengths.astype(np.int64)),
             pa.nulls(n, pa.string()),
         ],
@@ -113,7 +137,7 @@ def iter_line_batches(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[pa.RecordBatch]:
-    """Yield batches of ``LINE_SCHEMA``; values keep their trailing ``\\n`` (the SQL strips it).
+    """Yield batches of ``LINE_SCHEMA`` (text without its line ending).
 
     A truncated or corrupt gzip stream ends the file early: the bytes read so far are yielded and
     one extra row with ``stream_error`` set records where and why, so the loss is visible.
@@ -151,7 +175,8 @@ def iter_line_batches(
         yield pa.RecordBatch.from_arrays(
             [
                 pa.array([report.lines + 1], pa.int64()),
-                pa.array([b""], pa.binary()),
+                pa.array([""], pa.string()),
+                pa.nulls(1, pa.string()),
                 pa.array([0], pa.int64()),
                 pa.array([report.stream_error], pa.string()),
             ],

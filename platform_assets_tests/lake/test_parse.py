@@ -117,7 +117,7 @@ def test_every_hand_made_line_is_an_event_or_quarantined_with_its_reason(engine,
 def test_quarantine_keeps_the_raw_text_with_undecodable_bytes_escaped(engine, layout, fixture_file):
     engine.ingest_log_file(str(fixture_file), "mixed formats.log", file_id("mixed formats.log"))
     rows = {q["reason"]: q for q in read_quarantine(layout)}
-    assert rows["not valid UTF-8"]["raw_line"].startswith("caf\\xE9 \\xFF\\xFE")
+    assert rows["not valid UTF-8"]["raw_line"].startswith("caf\\xe9 \\xff\\xfe")
     assert rows["invalid JSON (or not an object)"]["raw_line"] == '{"ts": "2026-11-21T10:00:00Z", "ip": '
     assert len(rows["line longer than 1 MiB"]["raw_line"]) == 65536
 

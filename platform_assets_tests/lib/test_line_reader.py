@@ -6,13 +6,14 @@ import pytest
 
 from platform_assets.lib.line_reader import ReadReport, file_facts, iter_line_batches
 
+# data -> [(text, undecodable)] per line
 CASES = {
     "empty": (b"", []),
-    "one newline": (b"\n", [b"\n"]),
-    "no final newline": (b"x\ny", [b"x\n", b"y"]),
-    "final newline": (b"x\ny\n", [b"x\n", b"y\n"]),
-    "crlf and blank": (b"a\r\nbb\n\nccc", [b"a\r\n", b"bb\n", b"\n", b"ccc"]),
-    "binary": (b"\xff\x00\xfe\n", [b"\xff\x00\xfe\n"]),
+    "one newline": (b"\n", [("", None)]),
+    "no final newline": (b"x\ny", [("x", None), ("y", None)]),
+    "final newline": (b"x\ny\n", [("x", None), ("y", None)]),
+    "crlf and blank": (b"a\r\nbb\n\nccc", [("a", None), ("bb", None), ("", None), ("ccc", None)]),
+    "binary": (b"ok\n\xff\x00\xfe\n\xc3\xa9t\xc3\xa9", [("ok", None), (None, "\\xff\x00\\xfe"), ("\u00e9t\u00e9", None)]),
 }
 
 
@@ -24,7 +25,7 @@ def test_lines_and_numbers_match_a_hand_split(tmp_path, name, chunk):
     path.write_bytes(data)
     report = ReadReport()
     rows = [r for b in iter_line_batches(path, report, chunk_bytes=chunk) for r in b.to_pylist()]
-    assert [r["line"] for r in rows] == expected
+    assert [(r["text"], r["undecodable"]) for r in rows] == expected
     assert [r["source_line"] for r in rows] == list(range(1, len(expected) + 1))
     assert report.lines == file_facts(path).lines == len(expected)
 
@@ -44,7 +45,7 @@ def test_oversized_lines_are_cut_but_keep_their_true_length(tmp_path):
     path = tmp_path / "long"
     path.write_bytes(b"a" * 10 + b"\n" + b"b" * 5000 + b"\nc")
     rows = [r for b in iter_line_batches(path, max_line_bytes=1000, chunk_bytes=64) for r in b.to_pylist()]
-    assert [(len(r["line"]), r["line_bytes"]) for r in rows] == [(11, 11), (1000, 5001), (1, 1)]
+    assert [(len(r["text"]), r["line_bytes"]) for r in rows] == [(10, 11), (1000, 5001), (1, 1)]
 
 
 def test_truncated_gzip_yields_what_was_readable_and_a_marker_row(tmp_path):

@@ -5,36 +5,27 @@ description: >-
 inputs: {raw_lines: raw/log_files}
 grain: [source_file, source_line]
 --- */
--- raw_lines: source_file, source_line, line (bytes with their newline), line_bytes, stream_error.
-WITH decoded AS (
-    SELECT
-        source_file,
-        source_line,
-        line_bytes,
-        stream_error,
-        line AS raw,
-        rtrim(utf8_or_null(line), chr(13) || chr(10)) AS text
-    FROM raw_lines
-),
-
-classified AS (
+-- raw_lines: source_file, source_line, text (line ending stripped; NULL when not UTF-8),
+-- undecodable (the bytes of a non-UTF-8 line, \xNN-escaped), line_bytes, stream_error.
+WITH classified AS (
     SELECT
         *,
         CASE
             WHEN stream_error IS NOT NULL THEN 'corrupt'
-            WHEN text IS NULL THEN 'not_utf8'
+            -- before the UTF-8 test: a line cut at the reader's cap may end inside a character
             WHEN line_bytes > 1048576 THEN 'too_long'
+            WHEN text IS NULL THEN 'not_utf8'
             WHEN regex_match(text, '^\s*$') THEN 'empty'
             WHEN substr(ltrim(text), 1, 1) = '{' THEN 'jsonl'
             ELSE 'access_log'
         END AS kind
-    FROM decoded
+    FROM raw_lines
 ),
 
 json_lines AS (
     SELECT
         c.*,
-        CASE WHEN kind = 'jsonl' AND is_json_object(text) THEN parse_event_json(text) END AS j
+        CASE WHEN kind = 'jsonl' THEN parse_event_json(text) END AS j
     FROM classified AS c
 ),
 
@@ -52,7 +43,7 @@ fields AS (
         source_line,
         line_bytes,
         stream_error,
-        raw,
+        undecodable,
         text,
         kind,
         CASE
@@ -105,6 +96,7 @@ fields AS (
 checked AS (
     SELECT
         *,
+        lower(user_agent) AS ua_lower,
         CASE
             WHEN kind = 'corrupt' THEN 'corrupt compressed stream: ' || stream_error
             WHEN kind = 'not_utf8' THEN 'not valid UTF-8'
@@ -151,18 +143,18 @@ normalised AS (
             CASE WHEN declared_device IN ('desktop', 'mobile', 'tablet', 'bot') THEN declared_device END,
             CASE
                 WHEN user_agent IS NULL THEN 'unknown'
-                WHEN lower(user_agent) LIKE '%bot%' OR lower(user_agent) LIKE '%crawl%'
-                    OR lower(user_agent) LIKE '%spider%' OR lower(user_agent) LIKE '%slurp%'
-                    OR lower(user_agent) LIKE 'curl/%' OR lower(user_agent) LIKE 'wget/%'
-                    OR lower(user_agent) LIKE 'python-requests/%' OR lower(user_agent) LIKE '%httpclient%'
-                    OR lower(user_agent) LIKE 'go-http-client/%' OR lower(user_agent) LIKE 'java/%'
+                WHEN ua_lower LIKE '%bot%' OR ua_lower LIKE '%crawl%'
+                    OR ua_lower LIKE '%spider%' OR ua_lower LIKE '%slurp%'
+                    OR ua_lower LIKE 'curl/%' OR ua_lower LIKE 'wget/%'
+                    OR ua_lower LIKE 'python-requests/%' OR ua_lower LIKE '%httpclient%'
+                    OR ua_lower LIKE 'go-http-client/%' OR ua_lower LIKE 'java/%'
                     THEN 'bot'
-                WHEN lower(user_agent) LIKE '%ipad%' OR lower(user_agent) LIKE '%tablet%'
-                    OR lower(user_agent) LIKE '%kindle%'
-                    OR (lower(user_agent) LIKE '%android%' AND lower(user_agent) NOT LIKE '%mobile%')
+                WHEN ua_lower LIKE '%ipad%' OR ua_lower LIKE '%tablet%'
+                    OR ua_lower LIKE '%kindle%'
+                    OR (ua_lower LIKE '%android%' AND ua_lower NOT LIKE '%mobile%')
                     THEN 'tablet'
-                WHEN lower(user_agent) LIKE '%mobile%' OR lower(user_agent) LIKE '%iphone%'
-                    OR lower(user_agent) LIKE '%android%' OR lower(user_agent) LIKE '%windows phone%'
+                WHEN ua_lower LIKE '%mobile%' OR ua_lower LIKE '%iphone%'
+                    OR ua_lower LIKE '%android%' OR ua_lower LIKE '%windows phone%'
                     THEN 'mobile'
                 ELSE 'desktop'
             END
@@ -175,7 +167,7 @@ normalised AS (
         ) AS visitor_id,
         reject_reason,
         CASE
-            WHEN reject_reason IS NOT NULL THEN substr(coalesce(text, escaped_bytes(raw)), 1, 65536)
+            WHEN reject_reason IS NOT NULL THEN substr(coalesce(text, undecodable), 1, 65536)
         END AS raw_line
     FROM checked
 ),
