@@ -104,7 +104,9 @@ def _materialized(result, key: str) -> dict:
     return {}
 
 
-def _ingest_and_build(runner: _Runner, layout: DataLayout, done_files: set[str], built_days: set[str]) -> None:
+def _ingest_and_build(
+    runner: _Runner, layout: DataLayout, done_files: set[str], built_days: set[str]
+) -> None:
     """Register and ingest every landed file not done yet, then build each day they touched."""
     new_files = [key for key in layout.landed_keys() if key not in done_files]
     runner.instance.add_dynamic_partitions("log_files", new_files)
@@ -128,7 +130,9 @@ def _ingest_and_build(runner: _Runner, layout: DataLayout, done_files: set[str],
         built_days.add(day)
 
 
-def run_demo(settings: PlatformSettings, options: DemoOptions, say: Callable[[str], None] = print) -> DemoReport:
+def run_demo(
+    settings: PlatformSettings, options: DemoOptions, say: Callable[[str], None] = print
+) -> DemoReport:
     """Generate sample logs and materialize every asset end to end; return what happened."""
     started = time.perf_counter()
     layout = DataLayout(settings.data_dir).ensure()
@@ -141,8 +145,15 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, say: Callable[[st
     landing = layout.landing / "demo"
 
     say(f"generating {options.days} days of normal traffic from {start} into {landing}")
-    generate_logs(landing, start, options.days, options.events_per_day, fmt=options.fmt,
-                  seed=options.seed, gzip=options.gzip)
+    generate_logs(
+        landing,
+        start,
+        options.days,
+        options.events_per_day,
+        fmt=options.fmt,
+        seed=options.seed,
+        gzip=options.gzip,
+    )
     done_files: set[str] = set()
     built_days: set[str] = set()
     say("ingesting landed files and building marts and features")
@@ -150,17 +161,29 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, say: Callable[[st
 
     last_normal = (drift_start - dt.timedelta(days=1)).isoformat()
     say(f"training the conversion model on features up to {last_normal}")
-    trained = runner.run("train_model", run_config={"ops": {MODEL_OP: {"config": {"train_until": last_normal}}}})
+    trained = runner.run(
+        "train_model", run_config={"ops": {MODEL_OP: {"config": {"train_until": last_normal}}}}
+    )
     report.model = _materialized(trained, "models/conversion_model")
 
     if options.drift_days:
         say(f"{options.drift_days} days of drifted traffic land (strength {options.drift_strength})")
-        generate_logs(landing, drift_start, options.drift_days, options.events_per_day, fmt=options.fmt,
-                      seed=options.seed + 1, gzip=options.gzip, drift=options.drift_strength)
+        generate_logs(
+            landing,
+            drift_start,
+            options.drift_days,
+            options.events_per_day,
+            fmt=options.fmt,
+            seed=options.seed + 1,
+            gzip=options.gzip,
+            drift=options.drift_strength,
+        )
         _ingest_and_build(runner, layout, done_files, built_days)
 
     # Monitor the newest days: the last normal (held-out) day, then every drifted day.
-    monitored = [last_normal] + [(drift_start + dt.timedelta(days=i)).isoformat() for i in range(options.drift_days)]
+    monitored = [last_normal] + [
+        (drift_start + dt.timedelta(days=i)).isoformat() for i in range(options.drift_days)
+    ]
     for day in monitored:
         if day in built_days:
             result = runner.run("monitor_day", day)

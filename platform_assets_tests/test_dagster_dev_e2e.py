@@ -44,7 +44,10 @@ def dagster_dev(tmp_path):
     dagster = Path(sys.executable).with_name("dagster")
     process = subprocess.Popen(
         [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: every child is stopped with it
     )
     try:
@@ -73,7 +76,9 @@ def test_dagster_dev_shows_every_asset_of_the_graph(dagster_dev):
     port = dagster_dev
     deadline = time.monotonic() + 60
     while True:  # the code location loads in the background after the server answers
-        status = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }")
+        status = _graphql(
+            port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+        )
         entries = status["data"]["workspaceOrError"]["locationEntries"]
         if entries and all(e["loadStatus"] == "LOADED" for e in entries):
             break

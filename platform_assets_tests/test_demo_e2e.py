@@ -75,7 +75,9 @@ def test_marts_reconcile_with_the_lake(demo_run):
     # Every lake day in the partition range was built, and each mart accounts for every event.
     assert traffic == lake
     assert sessions == lake
-    funnel = con.execute("SELECT event_date, list(sessions ORDER BY step_order) FROM funnel GROUP BY 1").fetchall()
+    funnel = con.execute(
+        "SELECT event_date, list(sessions ORDER BY step_order) FROM funnel GROUP BY 1"
+    ).fetchall()
     assert funnel and all(steps == sorted(steps, reverse=True) for _, steps in funnel)
     assert con.execute("SELECT count(*) FROM session_features").fetchone()[0] > 1000
 
@@ -88,7 +90,9 @@ def test_the_model_beats_the_baseline_and_is_stored_without_pickle(demo_run):
     assert card["metrics"]["beats_baseline"] is True
     assert card["metrics"]["model"]["roc_auc"] > card["metrics"]["baseline"]["roc_auc"] + 0.02
     assert card["metrics"]["model"]["log_loss"] < card["metrics"]["baseline"]["log_loss"]
-    assert not list((data_dir / "models").rglob("*.pkl")) and not list((data_dir / "models").rglob("*.joblib"))
+    assert not list((data_dir / "models").rglob("*.pkl")) and not list(
+        (data_dir / "models").rglob("*.joblib")
+    )
 
 
 def test_drifted_days_are_flagged_and_the_last_normal_day_is_not(demo_run):
@@ -112,8 +116,22 @@ def test_the_summary_names_every_layer_and_where_it_lives(demo_run):
 
 def test_generate_logs_command_of_the_readme(tmp_path):
     out = tmp_path / "logs"
-    args = ["generate-logs", "--out", str(out), "--start-date", "2026-11-01", "--days", "2",
-            "--events-per-day", "500", "--format", "combined", "--seed", "1", "--gzip"]
+    args = [
+        "generate-logs",
+        "--out",
+        str(out),
+        "--start-date",
+        "2026-11-01",
+        "--days",
+        "2",
+        "--events-per-day",
+        "500",
+        "--format",
+        "combined",
+        "--seed",
+        "1",
+        "--gzip",
+    ]
     proc = subprocess.run(CLI + args, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     files = sorted(p.name for p in out.iterdir())
@@ -126,7 +144,11 @@ def test_definitions_validate_command_of_the_readme(tmp_path):
     dagster = Path(sys.executable).with_name("dagster")
     proc = subprocess.run(
         [str(dagster), "definitions", "validate", "-m", "platform_assets"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "All code locations passed validation" in proc.stderr + proc.stdout

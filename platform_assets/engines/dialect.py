@@ -7,7 +7,12 @@ else in the shared SQL is plain SQL both engines accept.
 
 from __future__ import annotations
 
-from platform_assets.lib.log_formats import CLF_FIELDS, CLF_PATTERN, CLF_TIME_FORMAT_STRPTIME, JSON_EVENT_FIELDS
+from platform_assets.lib.log_formats import (
+    CLF_FIELDS,
+    CLF_PATTERN,
+    CLF_TIME_FORMAT_STRPTIME,
+    JSON_EVENT_FIELDS,
+)
 
 
 def _sql_string(value: str) -> str:
@@ -25,12 +30,14 @@ def duckdb_prelude() -> list[str]:
         "CREATE OR REPLACE TEMP MACRO iso_dow(ts) AS isodow(ts)",
         # date arithmetic in whole days (Spark: date_add / datediff)
         "CREATE OR REPLACE TEMP MACRO add_days(d, n) AS CAST(d AS DATE) + CAST(n AS INTEGER)",
-        "CREATE OR REPLACE TEMP MACRO days_between(a, b) AS datediff('day', CAST(a AS DATE), CAST(b AS DATE))",
+        "CREATE OR REPLACE TEMP MACRO days_between(a, b) AS "
+        "datediff('day', CAST(a AS DATE), CAST(b AS DATE))",
         # NULL when the text is not valid JSON (Spark: from_json, PERMISSIVE). A json_valid guard,
         # not try(): try() evaluates row by row and made parsing 3x slower.
         "CREATE OR REPLACE TEMP MACRO parse_event_json(s) AS "
         f"(CASE WHEN json_valid(s) THEN from_json(s, {_sql_string(json_struct)}) END)",
-        f"CREATE OR REPLACE TEMP MACRO parse_clf(s) AS regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names})",
+        "CREATE OR REPLACE TEMP MACRO parse_clf(s) AS "
+        f"regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names})",
         # timestamp strings -> naive UTC TIMESTAMP, NULL when unparseable
         "CREATE OR REPLACE TEMP MACRO iso_to_utc(s) AS (TRY_CAST(s AS TIMESTAMPTZ) AT TIME ZONE 'UTC')",
         "CREATE OR REPLACE TEMP MACRO clf_time_to_utc(s) AS "

@@ -73,7 +73,9 @@ class DuckDBEngine(dg.ConfigurableResource):
 
     # -- lake ---------------------------------------------------------------------------------
 
-    def _parse_into(self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, source_file: str) -> None:
+    def _parse_into(
+        self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, source_file: str
+    ) -> None:
         """Parse a stream of raw lines into the temp table ``parsed_lines`` (one scan)."""
         con.register("raw_stream", reader)
         con.execute(
@@ -186,7 +188,9 @@ class DuckDBEngine(dg.ConfigurableResource):
         ).fetchone()
         return bool(found and found[0])
 
-    def write_partition(self, definition: SqlDefinition, views: dict[str, View], partition: dt.date) -> TableWrite:
+    def write_partition(
+        self, definition: SqlDefinition, views: dict[str, View], partition: dt.date
+    ) -> TableWrite:
         """Replace one partition of the table named after ``definition`` in a single transaction.
 
         The query runs over the given views; its rows must all belong to ``partition`` (checked).
@@ -225,12 +229,16 @@ class DuckDBEngine(dg.ConfigurableResource):
                     con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
                 else:
                     con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
-                rows = con.execute(f"SELECT count(*) FROM main.{table} WHERE {column} = ?", [partition]).fetchone()[0]
+                rows = con.execute(
+                    f"SELECT count(*) FROM main.{table} WHERE {column} = ?", [partition]
+                ).fetchone()[0]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return TableWrite(table=table, rows=rows, columns=columns, input_rows=input_rows, replaced_rows=replaced)
+        return TableWrite(
+            table=table, rows=rows, columns=columns, input_rows=input_rows, replaced_rows=replaced
+        )
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run a read-only query against the warehouse and return a DataFrame."""

@@ -6,7 +6,6 @@ partition (used by features for history). The asset asks the engine to replace i
 and reports schema, row count, inputs and the engine that ran it.
 """
 
-
 import datetime as dt
 import hashlib
 import warnings

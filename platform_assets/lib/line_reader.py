@@ -108,15 +108,12 @@ def _batch(start_line: int, buf: bytes, ends: np.ndarray, max_line: int) -> pa.R
     if lengths.max(initial=0) > max_line:
         # Rare: copy the oversized lines out truncated; keep the others zero-copy.
         values = [
-            buf[s : s + min(n, max_line)]
-            for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
+            buf[s : s + min(n, max_line)] for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
         ]
         line_array = pa.array(values, type=pa.binary())
     else:
         offsets = pa.py_buffer(np.concatenate(([0], ends)).astype(np.int32).tobytes())
-        line_array = pa.Array.from_buffers(
-            pa.binary(), len(ends), [None, offsets, pa.py_buffer(buf)]
-        )
+        line_array = pa.Array.from_buffers(pa.binary(), len(ends), [None, offsets, pa.py_buffer(buf)])
     n = len(ends)
     text, undecodable = _decode(line_array)
     return pa.RecordBatch.from_arrays(

@@ -163,9 +163,7 @@ def build_pipeline(
             ),
             (
                 "onehot",
-                OneHotEncoder(
-                    handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False
-                ),
+                OneHotEncoder(handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False),
             ),
         ]
     )
@@ -304,9 +302,7 @@ def _validated(features: pd.DataFrame, spec: FeatureSpec, min_rows: int) -> pd.D
     return features
 
 
-def _holdout_start(
-    dates: pd.Series, holdout_days: int | None, holdout_fraction: float
-) -> pd.Timestamp:
+def _holdout_start(dates: pd.Series, holdout_days: int | None, holdout_fraction: float) -> pd.Timestamp:
     counts = dates.value_counts().sort_index()
     n_days = len(counts)
     if holdout_days is None:
@@ -316,8 +312,7 @@ def _holdout_start(
         holdout_days = int(np.argmin(np.abs(held - holdout_fraction))) + 1
     elif not 1 <= holdout_days < n_days:
         raise TrainingDataError(
-            f"holdout_days={holdout_days} must leave at least one day on each side "
-            f"({n_days} distinct days)"
+            f"holdout_days={holdout_days} must leave at least one day on each side ({n_days} distinct days)"
         )
     return counts.index[n_days - holdout_days]
 

@@ -68,9 +68,7 @@ def at(day_offset: int, hour: int, minute: int = 0) -> datetime:
     )
 
 
-def build(
-    rows: list[dict[str, Any]], day: date = DAY, history_days: int | None = 28
-) -> pd.DataFrame:
+def build(rows: list[dict[str, Any]], day: date = DAY, history_days: int | None = 28) -> pd.DataFrame:
     """Run the feature SQL for ``day`` the way the engine does: prelude, then the two views.
 
     ``history_days=None`` gives a history view with every session, to show that the SQL itself
@@ -82,9 +80,7 @@ def build(
     con.execute(f"CREATE TABLE sessions ({SESSIONS_SCHEMA})")
     frame = pd.DataFrame(rows, columns=SESSION_COLUMNS)  # noqa: F841 (read by DuckDB)
     con.execute("INSERT INTO sessions SELECT * FROM frame")
-    con.execute(
-        f"CREATE VIEW target_sessions AS SELECT * FROM sessions WHERE event_date = DATE '{day}'"
-    )
+    con.execute(f"CREATE VIEW target_sessions AS SELECT * FROM sessions WHERE event_date = DATE '{day}'")
     since = day - timedelta(days=history_days or 0)
     window = "TRUE" if history_days is None else f"event_date BETWEEN '{since}' AND '{day}'"
     con.execute(f"CREATE VIEW history_sessions AS SELECT * FROM sessions WHERE {window}")
@@ -192,9 +188,7 @@ def test_bots_are_excluded_as_targets_and_history() -> None:
 
 def test_entry_attributes() -> None:
     rows = [
-        session(
-            "no_country", at(0, 23, 59), visitor_id="u1", country=None, user_id="u1", converted=True
-        ),
+        session("no_country", at(0, 23, 59), visitor_id="u1", country=None, user_id="u1", converted=True),
         session("sunday", at(5, 0, 1), device="mobile", entry_event_type="product"),
     ]
     out = pd.concat([build(rows), build(rows, day=DAY + timedelta(days=5))])
@@ -236,9 +230,7 @@ def test_referrer_classes() -> None:
         for i, referrer in enumerate(REFERRER_CLASSES)
     ]
     out = build(rows)
-    got = {
-        referrer: out.loc[f"s{i}", "referrer_class"] for i, referrer in enumerate(REFERRER_CLASSES)
-    }
+    got = {referrer: out.loc[f"s{i}", "referrer_class"] for i, referrer in enumerate(REFERRER_CLASSES)}
     assert got == REFERRER_CLASSES
 
 

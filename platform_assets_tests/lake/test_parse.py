@@ -20,19 +20,60 @@ def jsonl(**fields) -> bytes:
 # (line bytes, expected: dict of event fields, or the quarantine reason as a string)
 CASES: list[tuple[bytes, dict | str]] = [
     (
-        jsonl(ts="2026-11-21T00:30:00+01:00", ip="192.0.2.1", user_id="u1", session_id="s-a",
-              method="get", path="/product/7?ref=mail", protocol="HTTP/1.1", status=200, bytes=512,
-              latency_ms=12.5, referrer=None, user_agent=UA_IPHONE, device="mobile", country="de"),
-        {"ts": dt.datetime(2026, 11, 20, 23, 30), "event_date": dt.date(2026, 11, 20), "method": "GET",
-         "path": "/product/7", "query_string": "ref=mail", "status": 200, "bytes": 512,
-         "latency_ms": 12.5, "device": "mobile", "country": "DE", "event_type": "product",
-         "session_id": "s-a", "visitor_id": "u1", "log_format": "jsonl"},
+        jsonl(
+            ts="2026-11-21T00:30:00+01:00",
+            ip="192.0.2.1",
+            user_id="u1",
+            session_id="s-a",
+            method="get",
+            path="/product/7?ref=mail",
+            protocol="HTTP/1.1",
+            status=200,
+            bytes=512,
+            latency_ms=12.5,
+            referrer=None,
+            user_agent=UA_IPHONE,
+            device="mobile",
+            country="de",
+        ),
+        {
+            "ts": dt.datetime(2026, 11, 20, 23, 30),
+            "event_date": dt.date(2026, 11, 20),
+            "method": "GET",
+            "path": "/product/7",
+            "query_string": "ref=mail",
+            "status": 200,
+            "bytes": 512,
+            "latency_ms": 12.5,
+            "device": "mobile",
+            "country": "DE",
+            "event_type": "product",
+            "session_id": "s-a",
+            "visitor_id": "u1",
+            "log_format": "jsonl",
+        },
     ),
     (
-        jsonl(ts="2026-11-21T10:00:00Z", ip="192.0.2.2", user_id=None, method="GET", path="/cart",
-              status="404", bytes=None, user_agent=UA_FIREFOX),
-        {"ts": dt.datetime(2026, 11, 21, 10, 0), "status": 404, "bytes": 0, "device": "desktop",
-         "user_id": None, "event_type": "cart", "country": None, "latency_ms": None},
+        jsonl(
+            ts="2026-11-21T10:00:00Z",
+            ip="192.0.2.2",
+            user_id=None,
+            method="GET",
+            path="/cart",
+            status="404",
+            bytes=None,
+            user_agent=UA_FIREFOX,
+        ),
+        {
+            "ts": dt.datetime(2026, 11, 21, 10, 0),
+            "status": 404,
+            "bytes": 0,
+            "device": "desktop",
+            "user_id": None,
+            "event_type": "cart",
+            "country": None,
+            "latency_ms": None,
+        },
     ),
     (b'{"ts": "2026-11-21T10:00:00Z", "ip": ', "invalid JSON (or not an object)"),
     (jsonl(ip="192.0.2.3", path="/", status=200), "missing or unparseable timestamp"),
@@ -42,27 +83,56 @@ CASES: list[tuple[bytes, dict | str]] = [
     (
         b'203.0.113.9 - alice [21/Nov/2026:10:05:00 +0200] "POST /checkout/complete HTTP/1.1" 201 '
         b'99 "https://shop.example/cart" "' + UA_FIREFOX.encode() + b'" "0.250" "-"',
-        {"ts": dt.datetime(2026, 11, 21, 8, 5), "user_id": "alice", "visitor_id": "alice",
-         "method": "POST", "path": "/checkout/complete", "status": 201, "latency_ms": 250.0,
-         "referrer": "https://shop.example/cart", "event_type": "purchase", "log_format": "combined"},
+        {
+            "ts": dt.datetime(2026, 11, 21, 8, 5),
+            "user_id": "alice",
+            "visitor_id": "alice",
+            "method": "POST",
+            "path": "/checkout/complete",
+            "status": 201,
+            "latency_ms": 250.0,
+            "referrer": "https://shop.example/cart",
+            "event_type": "purchase",
+            "log_format": "combined",
+        },
     ),
     (
         b'crawler.example.org - - [21/Nov/2026:10:06:00 +0000] "GET /index.html HTTP/1.0" 304 -',
-        {"ip": "crawler.example.org", "bytes": 0, "referrer": None, "user_agent": None,
-         "device": "unknown", "protocol": "HTTP/1.0", "event_type": "landing", "log_format": "common"},
+        {
+            "ip": "crawler.example.org",
+            "bytes": 0,
+            "referrer": None,
+            "user_agent": None,
+            "device": "unknown",
+            "protocol": "HTTP/1.0",
+            "event_type": "landing",
+            "log_format": "common",
+        },
     ),
     (
         b'198.51.100.4 - - [21/Nov/2026:10:07:00 +0000] "GET /search?q=a%22b HTTP/1.1" 200 10 "-" '
         b'"Agent \\"quoted\\" Googlebot/2.1"\r',
-        {"user_agent": 'Agent "quoted" Googlebot/2.1', "device": "bot", "path": "/search",
-         "query_string": "q=a%22b", "event_type": "search", "referrer": None},
+        {
+            "user_agent": 'Agent "quoted" Googlebot/2.1',
+            "device": "bot",
+            "path": "/search",
+            "query_string": "q=a%22b",
+            "event_type": "search",
+            "referrer": None,
+        },
     ),
     (
         b'198.51.100.5 - - [21/Nov/2026:10:08:00 +0000] "-" 408 0 "-" "-"',
         {"method": "INVALID", "path": "(invalid request)", "event_type": "invalid", "status": 408},
     ),
-    (b'198.51.100.6 - - [21/Nov/2026:10:09:00 +0000] "GET / HTTP/1.1" 200 5 "-" "unclosed', "not a recognised access-log line"),
-    (b'198.51.100.6 - - [99/Xyz/2026:10:09:00 +0000] "GET / HTTP/1.1" 200 5', "missing or unparseable timestamp"),
+    (
+        b'198.51.100.6 - - [21/Nov/2026:10:09:00 +0000] "GET / HTTP/1.1" 200 5 "-" "unclosed',
+        "not a recognised access-log line",
+    ),
+    (
+        b'198.51.100.6 - - [99/Xyz/2026:10:09:00 +0000] "GET / HTTP/1.1" 200 5',
+        "missing or unparseable timestamp",
+    ),
     (b"", "empty line"),
     (b"   \t", "empty line"),
     (b"caf\xe9 \xff\xfe not utf-8", "not valid UTF-8"),
@@ -87,7 +157,11 @@ def read_events(layout) -> list[dict]:
 
 def read_quarantine(layout) -> list[dict]:
     con = duckdb.connect()
-    return con.execute(f"SELECT * FROM '{layout.quarantine}/*.parquet' ORDER BY source_line").df().to_dict("records")
+    return (
+        con.execute(f"SELECT * FROM '{layout.quarantine}/*.parquet' ORDER BY source_line")
+        .df()
+        .to_dict("records")
+    )
 
 
 def test_every_hand_made_line_is_an_event_or_quarantined_with_its_reason(engine, layout, fixture_file):
@@ -126,7 +200,7 @@ def test_access_log_lines_are_sessionised_by_visitor_and_30_minutes_of_inactivit
     ua = UA_FIREFOX.encode()
     times = ["10:00:00", "10:20:00", "10:49:59", "11:20:00"]  # gaps: 20m, 29m59s, 30m01s
     lines = [
-        b'192.0.2.50 - - [21/Nov/2026:' + t.encode() + b' +0000] "GET / HTTP/1.1" 200 1 "-" "' + ua + b'"'
+        b"192.0.2.50 - - [21/Nov/2026:" + t.encode() + b' +0000] "GET / HTTP/1.1" 200 1 "-" "' + ua + b'"'
         for t in times
     ]
     lines.append(b'192.0.2.51 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "' + ua + b'"')
@@ -170,7 +244,10 @@ def test_real_apache_log_reconciles_with_independently_counted_facts(engine, lay
         "quote='', header=false) WHERE regexp_matches(l, '\" [0-9]{3} - ')"
     ).fetchone()[0]
     assert dash_bytes == 669
-    assert con.execute(f"SELECT count(*) FROM '{layout.events}/*/*.parquet' WHERE bytes = 0").fetchone()[0] >= 669
+    assert (
+        con.execute(f"SELECT count(*) FROM '{layout.events}/*/*.parquet' WHERE bytes = 0").fetchone()[0]
+        >= 669
+    )
     assert sorted(result.events_by_day) == ["2015-05-17", "2015-05-18", "2015-05-19", "2015-05-20"]
 
 
@@ -182,7 +259,10 @@ def test_gzip_and_plain_give_the_same_events(engine, layout, real_apache_log):
     con = duckdb.connect()
     cols = "ts, ip, session_id, path, status, bytes, referrer, user_agent, source_line"
     by_file = {
-        f: con.execute(f"SELECT {cols} FROM '{layout.events}/*/*.parquet' WHERE source_file = ? ORDER BY source_line", [f]).fetchall()
+        f: con.execute(
+            f"SELECT {cols} FROM '{layout.events}/*/*.parquet' WHERE source_file = ? ORDER BY source_line",
+            [f],
+        ).fetchall()
         for f in ("a.log.gz", "b.log")
     }
     assert by_file["a.log.gz"] == by_file["b.log"]

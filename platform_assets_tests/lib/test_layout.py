@@ -7,17 +7,28 @@ import pytest
 from platform_assets.lib.layout import UnsafePathError, file_id, validate_day, validate_file_key
 
 
-@pytest.mark.parametrize(
-    "key", ["a.log", "2026/11/access log.jsonl.gz", "données/été ☀.log", "x..y.log"]
-)
+@pytest.mark.parametrize("key", ["a.log", "2026/11/access log.jsonl.gz", "données/été ☀.log", "x..y.log"])
 def test_acceptable_keys(key):
     assert validate_file_key(key) == key
 
 
 @pytest.mark.parametrize(
     "key",
-    ["", "/etc/passwd", "../x.log", "a/../../x.log", "a//b.log", "./a.log", ".hidden.log",
-     "dir/.part/x.log", "a.log.part", "a.log.tmp", "a\nb.log", "a\\b.log", "x" * 600],
+    [
+        "",
+        "/etc/passwd",
+        "../x.log",
+        "a/../../x.log",
+        "a//b.log",
+        "./a.log",
+        ".hidden.log",
+        "dir/.part/x.log",
+        "a.log.part",
+        "a.log.tmp",
+        "a\nb.log",
+        "a\\b.log",
+        "x" * 600,
+    ],
 )
 def test_unsafe_keys_are_refused(key):
     with pytest.raises(UnsafePathError):

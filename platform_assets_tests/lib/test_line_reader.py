@@ -13,7 +13,10 @@ CASES = {
     "no final newline": (b"x\ny", [("x", None), ("y", None)]),
     "final newline": (b"x\ny\n", [("x", None), ("y", None)]),
     "crlf and blank": (b"a\r\nbb\n\nccc", [("a", None), ("bb", None), ("", None), ("ccc", None)]),
-    "binary": (b"ok\n\xff\x00\xfe\n\xc3\xa9t\xc3\xa9", [("ok", None), (None, "\\xff\x00\\xfe"), ("\u00e9t\u00e9", None)]),
+    "binary": (
+        b"ok\n\xff\x00\xfe\n\xc3\xa9t\xc3\xa9",
+        [("ok", None), (None, "\\xff\x00\\xfe"), ("\u00e9t\u00e9", None)],
+    ),
 }
 
 

@@ -54,9 +54,7 @@ def _save(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame):
     return store.save(pipeline, {"roc_auc": 0.75}, data.head(100), info)
 
 
-def test_round_trip_predicts_identically(
-    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
-) -> None:
+def test_round_trip_predicts_identically(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame) -> None:
     saved = _save(store, pipeline, data)
     assert saved.version == "v0001"
     assert saved.sha256 == hashlib.sha256(saved.model_path.read_bytes()).hexdigest()
@@ -88,9 +86,7 @@ def test_versions_increment(store: ModelStore, pipeline: Pipeline, data: pd.Data
     assert leftovers <= {"registry.json", ".lock"}  # no temporary files or folders left
 
 
-def test_altered_model_is_refused(
-    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
-) -> None:
+def test_altered_model_is_refused(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame) -> None:
     saved = _save(store, pipeline, data)
     content = bytearray(saved.model_path.read_bytes())
     content[len(content) // 2] ^= 0xFF
@@ -99,18 +95,14 @@ def test_altered_model_is_refused(
         store.load(saved.version)
 
 
-def test_altered_reference_is_refused(
-    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
-) -> None:
+def test_altered_reference_is_refused(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame) -> None:
     saved = _save(store, pipeline, data)
     data.tail(5).to_parquet(saved.reference_path)
     with pytest.raises(ModelIntegrityError, match="does not match"):
         store.reference(saved.version)
 
 
-def test_missing_file_or_entry_is_refused(
-    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
-) -> None:
+def test_missing_file_or_entry_is_refused(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame) -> None:
     saved = _save(store, pipeline, data)
     with pytest.raises(ModelIntegrityError, match="v0002 is not in the registry"):
         store.load("v0002")
@@ -119,9 +111,7 @@ def test_missing_file_or_entry_is_refused(
         store.load(saved.version)
 
 
-def test_version_numbers_are_never_reused(
-    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
-) -> None:
+def test_version_numbers_are_never_reused(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame) -> None:
     _save(store, pipeline, data)
     (store.root / "registry.json").unlink()  # registry lost, folder still there
     assert _save(store, pipeline, data).version == "v0002"
@@ -137,9 +127,7 @@ def test_crafted_version_is_rejected(store: ModelStore, version: str) -> None:
             method(version)
 
 
-def test_types_outside_the_pinned_list_are_not_loaded(
-    store: ModelStore, data: pd.DataFrame
-) -> None:
+def test_types_outside_the_pinned_list_are_not_loaded(store: ModelStore, data: pd.DataFrame) -> None:
     # A project function is no type the pinned trust list names, so loading it is refused.
     step = FunctionTransformer(prepare_features)
     odd = Pipeline([("prepare", step), ("model", build_pipeline("logreg"))])

@@ -40,9 +40,7 @@ def synthetic_features(rows: int = 2400, days: int = 12, seed: int = 0) -> pd.Da
             "prior_sessions_28d": prior_sessions,
             "prior_conversions_28d": prior_conversions,
             "prior_page_views_28d": prior_sessions * 3,
-            "days_since_prior_session": np.where(
-                prior_sessions > 0, rng.exponential(3.0, rows), np.nan
-            ),
+            "days_since_prior_session": np.where(prior_sessions > 0, rng.exponential(3.0, rows), np.nan),
             "label": label,
         }
     )

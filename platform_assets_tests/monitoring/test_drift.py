@@ -99,9 +99,7 @@ def test_missing_column_is_an_error(reference: pd.DataFrame, tmp_path: Path) -> 
         run(reference, sample(500, seed=5).drop(columns=["visits"]), tmp_path)
 
 
-def test_all_null_column_in_current_is_reported_as_drift(
-    reference: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_all_null_column_in_current_is_reported_as_drift(reference: pd.DataFrame, tmp_path: Path) -> None:
     # Evidently itself raises "An empty column 'latency' was provided for drift calculation".
     current = sample(1500, seed=6).assign(latency=np.nan, country=None)
     summary = run(reference, current, tmp_path)

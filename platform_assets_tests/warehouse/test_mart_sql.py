@@ -231,9 +231,7 @@ _DUCKDB_ONLY = {
 @pytest.mark.parametrize("mart", MARTS)
 def test_sql_avoids_duckdb_only_syntax(mart):
     body = re.sub(r"--[^\n]*", "", load(f"marts/{mart}").sql)
-    found = [
-        name for name, pattern in _DUCKDB_ONLY.items() if re.search(pattern, body, re.IGNORECASE)
-    ]
+    found = [name for name, pattern in _DUCKDB_ONLY.items() if re.search(pattern, body, re.IGNORECASE)]
     assert not found
 
 
@@ -323,9 +321,7 @@ def _expected_sessions(day: date) -> list[dict]:
                 "product_views": types.count("product"),
                 "cart_events": types.count("cart"),
                 "checkout_events": types.count("checkout"),
-                "converted": any(
-                    e["event_type"] == "purchase" and e["status"] < 400 for e in events
-                ),
+                "converted": any(e["event_type"] == "purchase" and e["status"] < 400 for e in events),
                 "entry_path": entry["path"],
                 "entry_event_type": entry["event_type"],
                 "referrer": entry["referrer"],
@@ -392,9 +388,7 @@ def _expected_user_activity(day: date) -> list[dict]:
                 "sessions": len({e["session_id"] for e in events}),
                 "events": len(events),
                 "page_views": sum(e["event_type"] not in ("static", "api") for e in events),
-                "purchases": sum(
-                    e["event_type"] == "purchase" and e["status"] < 400 for e in events
-                ),
+                "purchases": sum(e["event_type"] == "purchase" and e["status"] < 400 for e in events),
                 "bytes": sum(e["bytes"] for e in events),
                 "first_seen": min(e["ts"] for e in events),
                 "last_seen": max(e["ts"] for e in events),
@@ -459,8 +453,7 @@ _FUNNEL_COLUMNS = ("step_order", "step", "sessions", "rate_from_previous", "rate
 @pytest.mark.parametrize("day", DAYS)
 def test_funnel_hand_checked(results, day):
     expected = [
-        {"event_date": day, **dict(zip(_FUNNEL_COLUMNS, row, strict=True))}
-        for row in FUNNEL_BY_HAND[day]
+        {"event_date": day, **dict(zip(_FUNNEL_COLUMNS, row, strict=True))} for row in FUNNEL_BY_HAND[day]
     ]
     _assert_same_rows(results[("funnel", day)], expected, ("event_date", "step"))
 

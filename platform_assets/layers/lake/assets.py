@@ -1,6 +1,5 @@
 """Lake layer: each landed file parsed into date-partitioned Parquet events plus a quarantine."""
 
-
 import dagster as dg
 
 from platform_assets.engines.duckdb import DuckDBEngine

@@ -1,6 +1,5 @@
 """Raw layer: the landed log files themselves, one dynamic partition each."""
 
-
 import dagster as dg
 
 from platform_assets.lib.line_reader import file_facts
