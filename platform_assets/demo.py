@@ -77,8 +77,10 @@ class _Runner:
         self.defs, self.instance, self.report, self.say = defs, instance, report, say
 
     def run(self, job: str, partition: str | None = None, run_config: dict | None = None):
+        # The console shows warnings and errors only; every event is still in the run's history.
+        config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         result = self.defs.resolve_job_def(job).execute_in_process(
-            instance=self.instance, partition_key=partition, run_config=run_config, raise_on_error=False
+            instance=self.instance, partition_key=partition, run_config=config, raise_on_error=False
         )
         self.report.runs += 1
         if not result.success:
