@@ -12,8 +12,8 @@ from platform_assets.settings import PlatformSettings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REAL_APACHE_LOG = SHARED_DATA / "apache_combined_elastic_2015.log"
+# A real server log (provenance and counted facts in fixtures/README.md).
+REAL_APACHE_LOG = Path(__file__).resolve().parent / "fixtures" / "apache_combined_elastic_2015.log"
 
 
 @pytest.fixture
@@ -44,5 +44,5 @@ def defs(settings: PlatformSettings, layout: DataLayout):
 @pytest.fixture
 def real_apache_log() -> Path:
     if not REAL_APACHE_LOG.exists():
-        pytest.fail(f"real log fixture missing: {REAL_APACHE_LOG} (shared/data must sit beside the repo)")
+        pytest.fail(f"real log fixture missing: {REAL_APACHE_LOG}")
     return REAL_APACHE_LOG

@@ -35,7 +35,7 @@ def demo_run(tmp_path_factory):
     # A real server log already waiting in the landing folder is processed too.
     landing = data_dir / "landing" / "incoming"
     landing.mkdir(parents=True)
-    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "apache_combined_elastic_2015.log"
+    real = Path(__file__).resolve().parent / "fixtures" / "apache_combined_elastic_2015.log"
     shutil.copy(real, landing / "apache 2015.log")
     env = {**os.environ, "PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
     args = ["demo", "--days", "10", "--drift-days", "2", "--events-per-day", "4000", "--seed", "3"]

@@ -15,25 +15,11 @@ from pathlib import Path
 import pytest
 
 from platform_assets.cli import main
+from platform_assets.lib.log_formats import JSON_EVENT_FIELDS
 from platform_assets.lib.log_generator import GeneratedFile, generate_logs
 
 START = dt.date(2026, 11, 20)
-JSON_KEYS = [
-    "ts",
-    "ip",
-    "user_id",
-    "session_id",
-    "method",
-    "path",
-    "protocol",
-    "status",
-    "bytes",
-    "latency_ms",
-    "referrer",
-    "user_agent",
-    "device",
-    "country",
-]
+JSON_KEYS = list(JSON_EVENT_FIELDS)  # the contract the parser reads
 TS_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2})$")
 # Apache/Nginx combined format plus one quoted trailing field, the request time in seconds.
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
