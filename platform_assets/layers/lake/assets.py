@@ -16,27 +16,21 @@ QUARANTINE = dg.AssetKey(["lake", "quarantine"])
 LINES_RECONCILE = "lines_reconcile"
 
 
+def _lake_spec(key: dg.AssetKey, sql: str) -> dg.AssetSpec:
+    """A lake table written per landed file; its description is its SQL file's."""
+    return dg.AssetSpec(
+        key,
+        description=load(sql).description,
+        deps=[LOG_FILES],
+        kinds={"parquet", "duckdb"},
+        group_name="lake",
+        owners=["team:data-platform"],
+        code_version="1",
+    )
+
+
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            EVENTS,
-            description=load("lake/events").description,
-            deps=[LOG_FILES],
-            kinds={"parquet", "duckdb"},
-            group_name="lake",
-            owners=["team:data-platform"],
-            code_version="1",
-        ),
-        dg.AssetSpec(
-            QUARANTINE,
-            description=load("lake/quarantine").description,
-            deps=[LOG_FILES],
-            kinds={"parquet", "duckdb"},
-            group_name="lake",
-            owners=["team:data-platform"],
-            code_version="1",
-        ),
-    ],
+    specs=[_lake_spec(EVENTS, "lake/events"), _lake_spec(QUARANTINE, "lake/quarantine")],
     check_specs=[
         dg.AssetCheckSpec(
             LINES_RECONCILE,
