@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from platform_assets.engines.base import (
     Column,
@@ -27,13 +29,51 @@ from platform_assets.engines.base import (
     WarehouseRows,
 )
 from platform_assets.engines.dialect import duckdb_prelude
+from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink
 from platform_assets.lib.atomic import publish, staging_dir
 from platform_assets.lib.layout import DataLayout, sql_string
 from platform_assets.lib.line_reader import LINE_SCHEMA, ReadReport, line_reader
 from platform_assets.sql import SqlDefinition, load
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+_BATCH_ROWS = 65_536
+_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_line", pa.string()),
+    ]
+)
+
+
+def _quarantine_rows(rejects: pa.RecordBatch) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [rejects.column(c) for c in ("source_file", "source_line", "reject_reason", "raw_line")],
+        schema=_QUARANTINE_SCHEMA,
+    )
+
+
+def _declared_events(rows: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Events whose line carried a session: the parsed columns, ``declared_session_id`` renamed."""
+    names = ["declared_session_id" if f.name == "session_id" else f.name for f in schema]
+    return pa.RecordBatch.from_arrays([rows.column(n) for n in names], schema=schema)
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    """How DuckDB names an Arrow type, for the schema metadata shown in the UI."""
+    names = {
+        pa.string(): "VARCHAR",
+        pa.large_string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.date32(): "DATE",
+        pa.bool_(): "BOOLEAN",
+    }
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    return names.get(arrow_type, str(arrow_type).upper())
 
 
 def _identifier(name: str) -> str:
@@ -88,58 +128,75 @@ class DuckDBEngine(dg.ConfigurableResource):
     def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
         """Parse one landed file and publish its lake fragments and quarantine atomically.
 
+        One streaming pass: DuckDB parses the lines (``lake/parse_lines``) and hands Arrow batches
+        back; rejected lines go to the quarantine file, events that carry a session go straight
+        to one Parquet writer per day, and the rest (access logs) are staged and sessionised by
+        ``lake/events`` afterwards. Memory stays bounded by the batches, whatever the file size.
+
         The file's events land in ``lake/events/date=D/<fid>__<n>.parquet`` for every day D it
         holds; each fragment replaces the previous ingestion of the same file with one rename, and
         fragments of days the file no longer yields are removed, so re-ingesting never duplicates.
         """
         layout = self.layout.ensure()
         report = ReadReport()
+        events_sql = load("lake/events").sql
+        event_columns = list(load("lake/events").columns)
         with closing(self.connect()) as con, staging_dir(layout.tmp, "ingest") as stage:
-            self._parse_into(con, line_reader(Path(path), report), source_file)
-            by_day = dict(
-                con.execute(
-                    "SELECT strftime(event_date, '%Y-%m-%d'), count(*) FROM parsed_lines "
-                    "WHERE reject_reason IS NULL GROUP BY ALL ORDER BY 1"
-                ).fetchall()
-            )
-            reasons = dict(
-                con.execute(
-                    "SELECT reject_reason, count(*) FROM parsed_lines "
-                    "WHERE reject_reason IS NOT NULL GROUP BY ALL ORDER BY 2 DESC, 1"
-                ).fetchall()
-            )
-            events_sql = load("lake/events").sql
-            staged_events = stage / "events"
+            con.register("raw_stream", line_reader(Path(path), report))
             con.execute(
-                f"COPY (SELECT *, event_date AS date FROM ({events_sql})) "
-                f"TO {sql_string(str(staged_events))} ({_PARQUET_OPTIONS}, PARTITION_BY (date))"
+                "CREATE OR REPLACE TEMP VIEW raw_lines AS "
+                f"SELECT {sql_string(source_file)} AS source_file, * FROM raw_stream"
             )
-            staged_quarantine = stage / "quarantine.parquet"
-            con.execute(
-                f"COPY ({load('lake/quarantine').sql}) TO {sql_string(str(staged_quarantine))} "
-                f"({_PARQUET_OPTIONS})"
+            parsed = con.sql(load("lake/parse_lines").sql).to_arrow_reader(_BATCH_ROWS)
+            event_schema = pa.schema(
+                [
+                    parsed.schema.field("declared_session_id" if c == "session_id" else c).with_name(c)
+                    for c in event_columns
+                ]
             )
-            columns = [Column(n, t) for n, t, *_ in con.execute(f"DESCRIBE {events_sql}").fetchall()]
+            events = PartitionedSink(stage / "events", event_schema, "event_date")
+            quarantine = ParquetSink(stage / "quarantine.parquet", _QUARANTINE_SCHEMA)
+            unsessioned = ParquetSink(stage / "unsessioned.parquet", parsed.schema)
+            reasons: Counter[str] = Counter()
+            for batch in parsed:
+                rejected = pc.is_valid(batch.column("reject_reason"))
+                rejects = batch.filter(rejected)
+                if rejects.num_rows:
+                    quarantine.write(_quarantine_rows(rejects))
+                    reasons.update(rejects.column("reject_reason").to_pylist())
+                good = batch.filter(pc.invert(rejected))
+                declared = pc.is_valid(good.column("declared_session_id"))
+                events.write(_declared_events(good.filter(declared), event_schema))
+                unsessioned.write(good.filter(pc.invert(declared)))
+            quarantine.close()
+            unsessioned.close()
+            con.unregister("raw_stream")
+            if unsessioned.rows:
+                con.execute(
+                    "CREATE OR REPLACE TEMP VIEW parsed_lines AS "
+                    f"SELECT * FROM read_parquet({sql_string(str(stage / 'unsessioned.parquet'))})"
+                )
+                for batch in con.sql(events_sql).to_arrow_reader(_BATCH_ROWS):
+                    events.write(batch.cast(event_schema))
+            staged_days = events.close()
 
             published: list[Path] = []
-            for day in by_day:
-                staged = sorted((staged_events / f"date={day}").glob("*.parquet"))
-                for index, fragment in enumerate(staged):
-                    dest = layout.day_dir(day) / f"{fid}__{index}.parquet"
-                    publish(fragment, dest)
-                    published.append(dest)
+            for day, fragment in sorted(staged_days.items()):
+                dest = layout.day_dir(day) / f"{fid}__0.parquet"
+                publish(fragment, dest)
+                published.append(dest)
             for stale in set(layout.fragments_of(fid)) - set(published):
                 stale.unlink(missing_ok=True)
-            publish(staged_quarantine, layout.quarantine_file(fid))
+            publish(stage / "quarantine.parquet", layout.quarantine_file(fid))
 
         stream_marker = 1 if report.stream_error else 0
         return IngestResult(
             lines=report.lines,
-            events_by_day=by_day,
+            events_by_day=dict(sorted(events.rows_by_value.items())),
             quarantined=sum(reasons.values()) - stream_marker,
-            reasons=reasons,
+            reasons=dict(reasons.most_common()),
             stream_error=report.stream_error,
-            event_columns=columns,
+            event_columns=[Column(f.name, _duckdb_type(f.type)) for f in event_schema],
             fragments=[p.relative_to(layout.root).as_posix() for p in published],
         )
 
