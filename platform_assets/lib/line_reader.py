@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,9 +183,49 @@ def iter_line_batches(
         )
 
 
-def line_reader(path: Path, report: ReadReport | None = None, **kwargs) -> pa.RecordBatchReader:
-    """The batches of :func:`iter_line_batches` as a reader DuckDB or Arrow can scan."""
-    return pa.RecordBatchReader.from_batches(LINE_SCHEMA, iter_line_batches(path, report, **kwargs))
+def line_reader(
+    path: Path, report: ReadReport | None = None, prefetch: int = 4, **kwargs
+) -> pa.RecordBatchReader:
+    """The batches of :func:`iter_line_batches` as a reader DuckDB or Arrow can scan.
+
+    A background thread reads and splits up to ``prefetch`` batches ahead (numpy and Arrow release
+    the GIL), so the file's I/O and splitting overlap with the engine's parsing. Errors in the
+    thread are raised in the consumer; a consumer that stops early releases the thread.
+    """
+    if prefetch <= 0:
+        return pa.RecordBatchReader.from_batches(LINE_SCHEMA, iter_line_batches(path, report, **kwargs))
+    batches: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in iter_line_batches(path, report, **kwargs):
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            batches.put(_END)
+        except BaseException as error:  # handed to the consumer
+            batches.put(error)
+
+    def consume() -> Iterator[pa.RecordBatch]:
+        try:
+            while (item := batches.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    threading.Thread(target=produce, name=f"read {path.name}", daemon=True).start()
+    return pa.RecordBatchReader.from_batches(LINE_SCHEMA, consume())
+
+
+_END = object()
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,15 @@ def test_truncated_gzip_yields_what_was_readable_and_a_marker_row(tmp_path):
     assert report.lines == facts.lines
     assert rows[-1]["stream_error"] and rows[-1]["source_line"] == facts.lines + 1
     assert all(r["stream_error"] is None for r in rows[:-1])
+
+
+def test_prefetching_reader_gives_the_same_batches_and_raises_reader_errors(tmp_path):
+    from platform_assets.lib.line_reader import line_reader
+
+    path = tmp_path / "many"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(200_000)))
+    plain = line_reader(path, prefetch=0, chunk_bytes=1 << 16).read_all()
+    ahead = line_reader(path, prefetch=2, chunk_bytes=1 << 16).read_all()
+    assert ahead.equals(plain) and ahead.num_rows == 200_000
+    with pytest.raises(FileNotFoundError):
+        line_reader(tmp_path / "missing", prefetch=2).read_all()
