@@ -6,9 +6,11 @@ import dagster as dg
 
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.lake.assets import lake_ingest
+from platform_assets.layers.lake.sensors import lake_days_sensor
 from platform_assets.layers.models.assets import conversion_model
 from platform_assets.layers.monitoring.assets import feature_drift
 from platform_assets.layers.raw.assets import raw_log_files
+from platform_assets.layers.raw.sensors import landing_files_sensor
 from platform_assets.layers.warehouse.assets import mart_assets
 from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
@@ -40,6 +42,7 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_log_files, lake_ingest, *mart_assets, *feature_assets, conversion_model, feature_drift],
         jobs=[ingest_job, build_day_job, train_job, monitor_day_job],
+        sensors=[landing_files_sensor, lake_days_sensor],
         resources=build_resources(settings),
     )
 

@@ -1,0 +1,196 @@
+"""The lake-days sensor: rebuild every UTC day that newly ingested files touched.
+
+Each ``lake/events`` materialization (one per ingested file) lists the UTC days the file touched
+in its ``days`` metadata. The sensor reads the materializations stored after its cursor, in storage
+order, and requests one ``build_day`` run per touched day: one run per day per tick however many
+files touched it, ``run_key = "<day>:<storage id of the latest file touching it>"``, so a later file
+touching the same day (late events) yields a new key and a new build of that day.
+
+**Cursor**: ``{"v": 1, "after_storage_id": N}``, the last ``lake/events`` materialization consumed.
+Event storage ids only grow, so this is all the state needed. No cursor (first tick) = from the
+beginning of the instance's history.
+
+A day is *not* requested when
+  * it is outside the ``event_days`` partitions (before 2015-01-01, or after today UTC: a
+    shipper's clock in the future): logged; build it by hand once it exists;
+  * every asset of ``build_day`` already has a materialization for that day stored after the file
+    that touched it (the day was built later, e.g. by the demo or by hand): logged at debug level.
+
+A tick consumes at most ``max_records_per_tick`` materializations and stops before a record that
+would take it past ``max_days_per_tick`` distinct days; the rest come on the next ticks. A
+materialization that fails its blocking ``lines_reconcile`` check is still recorded and its events
+are in the lake, so its days are rebuilt too.
+"""
+
+import json
+import logging
+from collections.abc import Sequence
+
+import dagster as dg
+
+from platform_assets.layers.features.assets import feature_assets
+from platform_assets.layers.lake.assets import EVENTS
+from platform_assets.layers.warehouse.assets import mart_assets
+from platform_assets.lib.layout import validate_day
+from platform_assets.partitions import event_days
+
+BUILD_DAY_JOB = "build_day"
+CURSOR_VERSION = 1
+# build_day writes warehouse.duckdb, which takes one writer at a time: the tag lets the instance
+# queue these runs one by one (dagster.yaml: concurrency.runs.tag_concurrency_limits, limit 1).
+WAREHOUSE_WRITER_TAG = {"platform/writes": "warehouse"}
+# What build_day materializes (the job selects the warehouse and features groups).
+BUILD_DAY_ASSET_KEYS: tuple[dg.AssetKey, ...] = tuple(
+    key for assets_def in (*mart_assets, *feature_assets) for key in assets_def.keys
+)
+
+
+def read_cursor(raw: str | None) -> int:
+    """The storage id after which materializations are new (0 = from the beginning)."""
+    if not raw:
+        return 0
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+        raise ValueError(f"unknown cursor: {raw[:80]!r}")
+    after = data.get("after_storage_id")
+    if not isinstance(after, int) or after < 0:
+        raise ValueError(f"malformed cursor: {raw[:80]!r}")
+    return after
+
+
+def write_cursor(after_storage_id: int) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "after_storage_id": after_storage_id})
+
+
+def _days_of(record: dg.EventLogRecord) -> list[str] | None:
+    """The ``days`` metadata of a ``lake/events`` materialization, or None when it has none."""
+    materialization = record.asset_materialization
+    entry = materialization.metadata.get("days") if materialization else None
+    value = getattr(entry, "value", None)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value, list):
+        return None
+    return [str(day) for day in value]
+
+
+def built_after(
+    instance: dg.DagsterInstance, day: str, storage_id: int, asset_keys: Sequence[dg.AssetKey]
+) -> bool:
+    """Whether every asset of ``build_day`` was materialized for ``day`` after ``storage_id``."""
+    if not asset_keys:
+        return False
+    for key in asset_keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day], after_storage_id=storage_id), limit=1
+        ).records
+        if not records:
+            return False
+    return True
+
+
+def collect_days(
+    records: Sequence[dg.EventLogRecord], max_days: int, log: logging.Logger
+) -> tuple[dict[str, int], int | None]:
+    """Latest storage id per valid touched day, and the storage id of the last record consumed.
+
+    Stops before a record that would take the tick past ``max_days`` distinct days (never before
+    the first one), so no day of a consumed record is left behind.
+    """
+    latest: dict[str, int] = {}
+    last: int | None = None
+    for record in records:
+        days = _days_of(record)
+        if days is None:
+            log.warning(
+                f"lake days: materialization {record.storage_id} of {EVENTS.to_user_string()} "
+                f"(partition {record.partition_key!r}) has no 'days' metadata; skipped"
+            )
+            last = record.storage_id
+            continue
+        valid = []
+        for day in days:
+            try:
+                validate_day(day)
+            except ValueError:
+                log.warning(f"lake days: {record.partition_key!r} reports an invalid day {day!r}; skipped")
+                continue
+            if not event_days.has_partition_key(day):
+                first, last_day = event_days.get_first_partition_key(), event_days.get_last_partition_key()
+                log.warning(
+                    f"lake days: {record.partition_key!r} touched {day}, outside the event_days "
+                    f"partitions ({first}..{last_day}); not built"
+                )
+                continue
+            valid.append(day)
+        if latest and len(latest.keys() | set(valid)) > max_days:
+            break
+        for day in valid:
+            latest[day] = record.storage_id
+        last = record.storage_id
+    return latest, last
+
+
+def build_lake_days_sensor(
+    *,
+    name: str = "lake_days_sensor",
+    max_records_per_tick: int = 1000,
+    max_days_per_tick: int = 100,
+    build_day_asset_keys: Sequence[dg.AssetKey] = BUILD_DAY_ASSET_KEYS,
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
+    """The lake-days sensor with its limits (tests use small ones)."""
+    if max_records_per_tick < 1 or max_days_per_tick < 1:
+        raise ValueError("max_records_per_tick and max_days_per_tick must be positive")
+
+    @dg.sensor(
+        job_name=BUILD_DAY_JOB,
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=(
+            "Starts one build_day run per UTC day that newly ingested files touched (the 'days' "
+            "metadata of lake/events), so late events bring an already-built day up to date. One run "
+            "per day per tick; days outside event_days are logged and skipped."
+        ),
+    )
+    def _lake_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        try:
+            after = read_cursor(context.cursor)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            context.log.warning(f"lake days: unreadable cursor, starting from the beginning ({exc})")
+            after = 0
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=EVENTS, after_storage_id=after),
+            limit=max_records_per_tick,
+            ascending=True,
+        )
+        latest, last = collect_days(result.records, max_days_per_tick, context.log)
+        cursor = write_cursor(last if last is not None else after)
+        requests = []
+        for day in sorted(latest):
+            if built_after(context.instance, day, latest[day], build_day_asset_keys):
+                context.log.debug(f"lake days: {day} was built after its latest file; not requested")
+                continue
+            requests.append(
+                dg.RunRequest(run_key=f"{day}:{latest[day]}", partition_key=day, tags=WAREHOUSE_WRITER_TAG)
+            )
+        consumed = sum(r.storage_id <= last for r in result.records) if last is not None else 0
+        summary = (
+            f"{consumed} new lake/events materializations, {len(requests)} days requested"
+            + (f": {', '.join(r.partition_key or '' for r in requests)}" if requests else "")
+            + ("; more next tick" if result.has_more or consumed < len(result.records) else "")
+        )
+        context.log.info(f"lake days: {summary}")
+        if not requests:
+            return dg.SensorResult(skip_reason=summary, cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return _lake_days_sensor
+
+
+lake_days_sensor = build_lake_days_sensor()
