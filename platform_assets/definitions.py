@@ -44,6 +44,9 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
         jobs=[ingest_job, build_day_job, train_job, monitor_day_job],
         sensors=[landing_files_sensor, lake_days_sensor],
         resources=build_resources(settings),
+        # DuckDB already uses every core inside a step, and one process may write the warehouse
+        # at a time: steps of a run execute in its own process, one after the other.
+        executor=dg.in_process_executor,
     )
 
 

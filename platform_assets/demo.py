@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import dagster as dg
@@ -61,12 +62,13 @@ class DemoReport:
 
 def demo_instance(settings: PlatformSettings) -> tuple[dg.DagsterInstance, Path]:
     """The persistent instance the demo records its runs in: ``$DAGSTER_HOME``, else one under the
-    data directory (created with telemetry off)."""
+    data directory (created with ``platform_assets/instance.yaml``: telemetry off, one warehouse
+    writer at a time)."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(resources.files("platform_assets").joinpath("instance.yaml").read_text("utf-8"))
     return dg.DagsterInstance.from_config(str(home)), home
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
@@ -88,6 +89,7 @@ class DuckDBEngine(dg.ConfigurableResource):
     data_dir: str
     memory_limit: str = "2GB"
     threads: int = 0
+    lock_timeout_seconds: float = 300.0
 
     @property
     def name(self) -> str:
@@ -98,14 +100,29 @@ class DuckDBEngine(dg.ConfigurableResource):
         return DataLayout(Path(self.data_dir))
 
     def connect(self, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A connection with the platform's settings (UTC, memory limit, spill folder, macros)."""
+        """A connection with the platform's settings (UTC, memory limit, spill folder, macros).
+
+        DuckDB allows one process to write a database file; while another holds it, opening it
+        is retried with backoff for up to ``lock_timeout_seconds`` (steps or runs that overlap
+        wait their turn instead of failing), then the lock error is raised naming the file.
+        """
         config: dict[str, str | int] = {
             "memory_limit": self.memory_limit,
             "temp_directory": str(self.layout.tmp / "duckdb"),
         }
         if self.threads:
             config["threads"] = self.threads
-        con = duckdb.connect(database, read_only=read_only, config=config)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(database, read_only=read_only, config=config)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
         con.execute("SET TimeZone = 'UTC'")
         for statement in duckdb_prelude():
             con.execute(statement)
