@@ -1,0 +1,191 @@
+"""Tables and ``RESULTS.md``: one section per input size; a new run replaces its size's section."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.cases import Case, Comparison
+from benchmarks.runner import Measurement, Variant
+
+COLUMNS = (
+    "case", "variant", "input", "events", "runs", "median s", "min-max s", "MB/s", "events/s",
+    "peak RSS MB", "vs baseline", "ratio", "target", "result", "notes",
+)  # fmt: skip
+HEADER = """# Benchmark results
+
+Written by `python -m benchmarks --events N` (see `benchmarks/__main__.py`); one section per input
+size N, replaced when that size is run again. Every case is measured against its baseline **in
+the same run**, each run in a fresh worker process.
+
+How to read the tables: *median s* and *min-max s* are wall seconds of the timed operation (setup
+such as imports, building the Dagster definitions, linking inputs is excluded); *MB/s* are of the
+input (the landed file, or the day's Parquet files); *peak RSS* is the worker process's
+`ru_maxrss`. *ratio* = subject / baseline, in time per event (or peak RSS for memory): below 1
+the subject is faster. *runs* below the requested repeats means the row hit its time budget.
+Input data: the project's generator (`generate_logs`, seed 1, no malformed lines so that the
+pandas baselines can read it), cached under `benchmarks/.cache/`.
+"""
+_SECTION = re.compile(
+    r"<!-- benchmarks:section events=(\d+) -->\n.*?<!-- benchmarks:end events=\1 -->\n?", re.S
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    comparison: Comparison
+    ratio: float | None
+    result: str  # PASS, MISS, info, n/a
+    note: str = ""
+
+
+def _per_event(m: Measurement) -> float | None:
+    seconds, events = m.median(), m.first("events")
+    return seconds / events if seconds and events else None
+
+
+def judge(c: Comparison, subject: Measurement, baseline: Measurement) -> Verdict:
+    """The ratio subject / baseline and whether it meets the target."""
+    if not (subject.ok and baseline.ok):
+        return Verdict(c, None, "n/a")
+    if c.metric == "rss_mb":
+        ratio = subject.peak_rss_mb / baseline.peak_rss_mb
+        passed = subject.peak_rss_mb < c.limit_mb if c.limit_mb else None
+    else:
+        ratio = _per_event(subject) / _per_event(baseline)
+        passed = ratio <= c.target if c.target else None
+    note = ""
+    if c.fixed_cost:
+        note = f"fixed cost {subject.median() - baseline.median():+.2f} s"
+    return Verdict(c, ratio, "info" if passed is None else ("PASS" if passed else "MISS"), note)
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return ""
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}" if value >= 1 else f"{value:.{digits + 1}f}"
+
+
+def _notes(m: Measurement) -> list[str]:
+    notes = list(m.notes)
+    engine, seconds = m.median("engine_s"), m.median()
+    if engine and seconds:
+        rest = seconds - engine
+        notes.append(
+            f"in engine.ingest_log_file {engine:.2f} s; raw asset + Dagster {rest:.2f} s "
+            f"({rest / seconds:.0%})"
+        )
+    if m.first("executor"):
+        notes.append(f"executor: {m.first('executor')}")
+    rows, events = m.first("rows"), m.first("events")
+    if rows is not None and events and rows != events:
+        notes.append(f"{rows:,} rows out of {events:,} lines")
+    if m.error:
+        notes.append(m.error.splitlines()[0][:200])
+    return notes
+
+
+def _measurement_cells(m: Measurement) -> list[str]:
+    if not m.ok:
+        return ["", "0", "failed", "", "", "", ""]
+    seconds, events, size = m.median(), m.first("events"), m.first("bytes")
+    values = m.values("seconds")
+    runs = f"{len(m.runs)}" if len(m.runs) == m.planned else f"{len(m.runs)} of {m.planned}"
+    return [
+        f"{events:,}" if events else "",
+        runs,
+        _fmt(seconds),
+        f"{_fmt(min(values))}-{_fmt(max(values))}",
+        _fmt(size / seconds / 1e6, 1) if size else "",
+        f"{events / seconds:,.0f}" if events else "",
+        _fmt(m.peak_rss_mb, 0),
+    ]
+
+
+def _label(v: Variant) -> str:
+    return f"{v.name} [{v.input}]" if v.input else v.name
+
+
+def case_rows(
+    case: Case, measured: Callable[[Variant], Measurement]
+) -> tuple[list[list[str]], list[Verdict]]:
+    """One row per variant (continuation rows for its extra comparisons) and the verdicts."""
+    rows, verdicts = [], []
+    for variant in case.variants:
+        m = measured(variant)
+        cells = [case.name, variant.name, variant.input, *_measurement_cells(m)]
+        own = [c for c in case.comparisons if c.subject == variant]
+        notes = _notes(m)
+        if not own:
+            rows.append(
+                [
+                    *cells,
+                    "baseline" if any(c.baseline == variant for c in case.comparisons) else "",
+                    "",
+                    "",
+                    "",
+                    "; ".join(notes),
+                ]
+            )
+        for index, c in enumerate(own):
+            verdict = judge(c, m, measured(c.baseline))
+            verdicts.append(verdict)
+            prefix = cells if index == 0 else [case.name, variant.name, variant.input] + [""] * 7
+            note = "; ".join([*([verdict.note] if verdict.note else []), *(notes if index == 0 else [])])
+            ratio = f"{_fmt(verdict.ratio)}x" if verdict.ratio is not None else ""
+            rows.append([*prefix, _label(c.baseline), ratio, c.target_text, verdict.result, note])
+    return rows, verdicts
+
+
+def markdown_table(rows: list[list[str]], columns: tuple[str, ...] = COLUMNS) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def section(
+    events: int,
+    command: str,
+    machine: dict[str, str],
+    run: dict[str, str],
+    cases: list[Case],
+    measured: Callable[[Variant], Measurement],
+) -> str:
+    """The Markdown section of one input size."""
+    blocks, verdicts = [], []
+    for case in cases:
+        rows, case_verdicts = case_rows(case, measured)
+        verdicts += case_verdicts
+        blocks.append(f"### {case.name}: {case.title}\n\n{case.about}\n\n{markdown_table(rows)}\n")
+    judged = [v for v in verdicts if v.result in ("PASS", "MISS")]
+    missed = [v for v in judged if v.result == "MISS"]
+    summary = f"**Targets: {len(judged) - len(missed)} of {len(judged)} met.**"
+    if missed:
+        summary += (
+            " Missed: "
+            + "; ".join(
+                f"{_label(v.comparison.subject)} vs {v.comparison.baseline.name} "
+                f"({_fmt(v.ratio)}x, target {v.comparison.target_text})"
+                if v.comparison.metric == "seconds"
+                else f"{_label(v.comparison.subject)} peak RSS (target {v.comparison.target_text})"
+                for v in missed
+            )
+            + "."
+        )
+    facts = {**machine, **run}
+    table = markdown_table([[k, v] for k, v in facts.items()], ("run", ""))
+    return (
+        f"<!-- benchmarks:section events={events} -->\n## {events:,} events\n\n`{command}`\n\n"
+        f"{table}\n\n{summary}\n\n" + "\n".join(blocks) + f"<!-- benchmarks:end events={events} -->\n"
+    )
+
+
+def merge(existing: str, events: int, new_section: str) -> str:
+    """RESULTS.md with ``new_section`` in place of the old section of the same size (others kept)."""
+    sections = {int(m.group(1)): m.group(0) for m in _SECTION.finditer(existing)}
+    sections[events] = new_section
+    body = "\n".join(sections[n].rstrip("\n") + "\n" for n in sorted(sections))
+    return HEADER + "\n" + body

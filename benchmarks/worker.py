@@ -1,0 +1,38 @@
+"""``python -m benchmarks.worker JOB.json``: run one task, time its operation, write RESULT.json.
+
+The parent reads the process's peak RSS from ``os.wait4``; the worker only reports seconds and
+what the task returned. A failure is reported in the result file and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    result_path = Path(job["result"])
+    try:
+        from benchmarks.tasks import TASKS
+
+        steps = TASKS[job["task"]](**job["args"])
+        operation = next(steps)
+        started = time.perf_counter()
+        extra = operation() or {}
+        seconds = time.perf_counter() - started
+        steps.close()
+    except BaseException as exc:  # reported to the parent, which decides what to do
+        result_path.write_text(
+            json.dumps({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        )
+        return 1
+    result_path.write_text(json.dumps({"seconds": seconds, **extra}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))

@@ -1,0 +1,32 @@
+"""Smoke test of the benchmark harness: a tiny run completes and writes every case's table."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CASES = ("ingest", "marts", "orchestration", "incremental", "memory", "engines", "limits")
+
+
+@pytest.mark.e2e
+def test_a_tiny_benchmark_run_writes_every_case_with_ratios(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable, "-m", "benchmarks", "--events", "2000", "--repeats", "1", "--formats", "jsonl",
+        "--history-days", "2", "--skip-cli", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+        "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_WAIT_POLICY": "passive"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = out.read_text()
+    assert "<!-- benchmarks:section events=2000 -->" in text
+    header = next(line for line in text.splitlines() if line.startswith("| case |"))
+    assert "| ratio |" in header and "| target |" in header
+    table_cases = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    assert set(CASES) <= table_cases
+    assert not list((tmp_path / "work").glob("*/runs/*")), "worker folders are cleaned up"
