@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import queue
 import threading
 import zlib
@@ -63,23 +64,48 @@ class ReadReport:
     stream_error: str | None = None
 
 
-def iter_blocks(path: Path, report: ReadReport) -> Iterator[bytes]:
+class _HashingReader(io.RawIOBase):
+    """Hands a file's bytes through unchanged, adding each one to ``digest`` on the way."""
+
+    def __init__(self, raw, digest) -> None:
+        self._raw, self._digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._digest.update(memoryview(buffer)[:n])
+        return n
+
+
+def iter_blocks(path: Path, report: ReadReport, digest=None) -> Iterator[bytes]:
     """Yield the file's (decompressed) bytes in blocks; a broken stream ends it with an error noted.
 
     Small blocks bound what a corrupt gzip member can take with it: everything decoded before the
-    fault is yielded, and :func:`file_facts` sees exactly the same bytes.
+    fault is yielded, and :func:`file_facts` sees exactly the same bytes. With ``digest`` (a
+    hashlib object), the landed bytes are hashed in the same pass, up to the file's last byte.
     """
-    with open_log(path) as f:
-        while True:
-            try:
-                block = f.read(READ_BLOCK_BYTES)
-            except (EOFError, OSError, zlib.error) as exc:
-                report.stream_error = f"{type(exc).__name__}: {exc}"
-                return
-            if not block:
-                return
-            report.bytes_read += len(block)
-            yield block
+    compressed = is_gzip(path)
+    with open(path, "rb") as raw:
+        source = io.BufferedReader(_HashingReader(raw, digest), READ_BLOCK_BYTES) if digest else raw
+        f = gzip.GzipFile(fileobj=source, mode="rb") if compressed else source
+        try:
+            while True:
+                try:
+                    block = f.read(READ_BLOCK_BYTES)
+                except (EOFError, OSError, zlib.error) as exc:
+                    report.stream_error = f"{type(exc).__name__}: {exc}"
+                    return
+                if not block:
+                    return
+                report.bytes_read += len(block)
+                yield block
+        finally:
+            if digest is not None:  # what decompression did not need (a damaged tail) is hashed too
+                while source.read(READ_BLOCK_BYTES):
+                    pass
 
 
 def _decode(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -240,15 +266,12 @@ class FileFacts:
     stream_error: str | None
 
 
-def file_facts(path: Path, chunk_bytes: int = 8 << 20) -> FileFacts:
+def file_facts(path: Path) -> FileFacts:
     """Hash the landed bytes and count lines (decompressing gzip) without parsing anything."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk_bytes):
-            digest.update(block)
     report = ReadReport()
     lines, last = 0, b"\n"
-    for block in iter_blocks(path, report):
+    for block in iter_blocks(path, report, digest):  # one read: hash and count together
         lines += block.count(b"\n")
         last = block[-1:]
     if last != b"\n":

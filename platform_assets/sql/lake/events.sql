@@ -5,6 +5,13 @@ description: >-
 inputs: {parsed_lines: lake/parse_lines}
 grain: [source_file, source_line]
 partition_column: event_date
+# Parquet column types of every fragment (DuckDB names), checked by lake/events:schema_as_documented.
+types:
+  {ts: TIMESTAMP, event_date: DATE, ip: VARCHAR, user_id: VARCHAR, visitor_id: VARCHAR,
+   session_id: VARCHAR, method: VARCHAR, path: VARCHAR, query_string: VARCHAR, protocol: VARCHAR,
+   status: INTEGER, bytes: BIGINT, latency_ms: DOUBLE, referrer: VARCHAR, user_agent: VARCHAR,
+   device: VARCHAR, country: VARCHAR, event_type: VARCHAR, log_format: VARCHAR,
+   source_file: VARCHAR, source_line: BIGINT}
 columns:
   ts: Event time, normalised to UTC (naive TIMESTAMP).
   event_date: UTC date of ts; the lake partition (date=YYYY-MM-DD).
@@ -29,35 +36,37 @@ columns:
   source_line: 1-based line number in the (decompressed) landed file.
 --- */
 WITH undeclared AS (
-    SELECT
-        *,
-        CASE
-            WHEN epoch_millis(ts) - lag(epoch_millis(ts)) OVER (
-                PARTITION BY visitor_id ORDER BY ts, source_line
-            ) <= 1800000 THEN 0
-            ELSE 1
-        END AS starts_session
+    SELECT *
     FROM parsed_lines
     WHERE reject_reason IS NULL AND declared_session_id IS NULL
 ),
 
-numbered AS (
+-- Sessions are found on three narrow columns (the window sorts carry nothing else); each line's
+-- session then joins back to its wide row. A line starts a session after 30 minutes of silence.
+session_starts AS (
     SELECT
-        *,
-        sum(starts_session) OVER (
-            PARTITION BY visitor_id ORDER BY ts, source_line ROWS UNBOUNDED PRECEDING
-        ) AS session_number
+        source_file,
+        source_line,
+        visitor_id,
+        ts,
+        CASE
+            WHEN epoch_millis(ts) - lag(epoch_millis(ts)) OVER (
+                PARTITION BY visitor_id ORDER BY ts, source_line
+            ) <= 1800000 THEN NULL
+            ELSE epoch_millis(ts)
+        END AS start_ms
     FROM undeclared
 ),
 
 -- A derived session is named by its visitor and its first event time, so it is stable across runs.
-sessionised AS (
+line_sessions AS (
     SELECT
-        *,
-        's-' || substr(md5(visitor_id || '|' || CAST(min(epoch_millis(ts)) OVER (
-            PARTITION BY visitor_id, session_number
+        source_file,
+        source_line,
+        's-' || substr(md5(visitor_id || '|' || CAST(max(start_ms) OVER (
+            PARTITION BY visitor_id ORDER BY ts, source_line ROWS UNBOUNDED PRECEDING
         ) AS STRING)), 1, 16) AS session_id
-    FROM numbered
+    FROM session_starts
 )
 
 -- Same columns in both branches: lines that carried a session, then the sessionised ones.
@@ -71,7 +80,8 @@ WHERE reject_reason IS NULL AND declared_session_id IS NOT NULL
 UNION ALL
 
 SELECT
-    ts, event_date, ip, user_id, visitor_id, session_id, method, path,
-    query_string, protocol, status, bytes, latency_ms, referrer, user_agent, device, country,
-    event_type, log_format, source_file, source_line
-FROM sessionised
+    u.ts, u.event_date, u.ip, u.user_id, u.visitor_id, s.session_id, u.method, u.path,
+    u.query_string, u.protocol, u.status, u.bytes, u.latency_ms, u.referrer, u.user_agent, u.device,
+    u.country, u.event_type, u.log_format, u.source_file, u.source_line
+FROM undeclared AS u
+INNER JOIN line_sessions AS s ON u.source_file = s.source_file AND u.source_line = s.source_line
