@@ -8,6 +8,7 @@ them and how to write the result. Assets never branch on the engine.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +54,16 @@ class TableWrite:
     columns: list[Column]
     input_rows: dict[str, int] = field(default_factory=dict)
     replaced_rows: int = 0
+    partition: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """One partition to replace: the SQL, what its views show, and the partition it yields."""
+
+    definition: SqlDefinition
+    views: dict[str, View]
+    partition: dt.date
 
 
 @dataclass(frozen=True)
@@ -80,5 +91,7 @@ class Engine(Protocol):
     def write_partition(
         self, definition: SqlDefinition, views: dict[str, View], partition: dt.date
     ) -> TableWrite: ...
+
+    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]: ...
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame: ...

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from platform_assets.engines.base import (
     Column,
     IngestResult,
     LakeDays,
+    PartitionWrite,
     TableWrite,
     View,
     WarehouseRows,
@@ -265,53 +267,73 @@ class DuckDBEngine(dg.ConfigurableResource):
     def write_partition(
         self, definition: SqlDefinition, views: dict[str, View], partition: dt.date
     ) -> TableWrite:
-        """Replace one partition of the table named after ``definition`` in a single transaction.
+        """Replace one partition of the table named after ``definition`` (see :meth:`write_partitions`)."""
+        return next(iter(self.write_partitions([PartitionWrite(definition, views, partition)])))
 
-        The query runs over the given views; its rows must all belong to ``partition`` (checked).
-        If the query's columns no longer match the table's (the SQL changed), the table is
-        rebuilt from this partition on; other partitions then need re-materializing.
+    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
+        """Replace each given partition, one transaction each, over one warehouse connection.
+
+        Each query runs over its views; its rows must all belong to its partition (checked). If
+        the query's columns no longer match the table's (the SQL changed), the table is rebuilt
+        from this partition on; other partitions then need re-materializing. Results are yielded
+        as each partition commits, so a caller can report progress; one connection serves them
+        all (opening the file and defining the macros is paid once, not per table and day).
         """
-        table = _identifier(definition.name)
-        column = _identifier(definition.partition_column or "")
         self.layout.ensure()
         with closing(self.connect(str(self.layout.warehouse_db))) as con:
-            input_rows = {}
-            for view_name, view in views.items():
-                self._create_view(con, view_name, view)
-                input_rows[view_name] = con.execute(f"SELECT count(*) FROM {view_name}").fetchone()[0]
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {definition.sql}")
-            foreign = con.execute(
-                f"SELECT count(*) FROM _result WHERE {column} IS DISTINCT FROM ?", [partition]
-            ).fetchone()[0]
-            if foreign:
-                raise ValueError(
-                    f"{table}: {foreign} rows of the result are not in partition {partition} "
-                    f"(column {column}); the SQL must only produce rows of its own partition"
-                )
-            columns = [Column(n, t) for n, t, *_ in con.execute("DESCRIBE _result").fetchall()]
-            con.execute("BEGIN TRANSACTION")
-            try:
-                replaced = 0
-                if self._table_exists(con, table):
-                    existing = [Column(n, t) for n, t, *_ in con.execute(f"DESCRIBE main.{table}").fetchall()]
-                    if existing != columns:
-                        con.execute(f"DROP TABLE main.{table}")
-                if self._table_exists(con, table):
-                    replaced = con.execute(
-                        f"DELETE FROM main.{table} WHERE {column} = ?", [partition]
-                    ).fetchone()[0]
-                    con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
-                else:
-                    con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
-                rows = con.execute(
-                    f"SELECT count(*) FROM main.{table} WHERE {column} = ?", [partition]
-                ).fetchone()[0]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            for write in writes:
+                yield self._replace_partition(con, write.definition, write.views, write.partition)
+
+    def _replace_partition(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        definition: SqlDefinition,
+        views: dict[str, View],
+        partition: dt.date,
+    ) -> TableWrite:
+        table = _identifier(definition.name)
+        column = _identifier(definition.partition_column or "")
+        input_rows = {}
+        for view_name, view in views.items():
+            self._create_view(con, view_name, view)
+            input_rows[view_name] = con.execute(f"SELECT count(*) FROM {view_name}").fetchone()[0]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {definition.sql}")
+        foreign = con.execute(
+            f"SELECT count(*) FROM _result WHERE {column} IS DISTINCT FROM ?", [partition]
+        ).fetchone()[0]
+        if foreign:
+            raise ValueError(
+                f"{table}: {foreign} rows of the result are not in partition {partition} "
+                f"(column {column}); the SQL must only produce rows of its own partition"
+            )
+        columns = [Column(n, t) for n, t, *_ in con.execute("DESCRIBE _result").fetchall()]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            replaced = 0
+            if self._table_exists(con, table):
+                existing = [Column(n, t) for n, t, *_ in con.execute(f"DESCRIBE main.{table}").fetchall()]
+                if existing != columns:
+                    con.execute(f"DROP TABLE main.{table}")
+            if self._table_exists(con, table):
+                deleted = con.execute(f"DELETE FROM main.{table} WHERE {column} = ?", [partition])
+                replaced = deleted.fetchone()[0]
+                con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
+            else:
+                con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
+            written = con.execute(f"SELECT count(*) FROM main.{table} WHERE {column} = ?", [partition])
+            rows = written.fetchone()[0]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("DROP TABLE _result")
         return TableWrite(
-            table=table, rows=rows, columns=columns, input_rows=input_rows, replaced_rows=replaced
+            table=table,
+            rows=rows,
+            columns=columns,
+            input_rows=input_rows,
+            replaced_rows=replaced,
+            partition=partition,
         )
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:

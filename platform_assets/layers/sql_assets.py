@@ -1,4 +1,5 @@
-"""The factory behind every SQL-defined asset: one SQL file in, one daily-partitioned asset out.
+"""The factory behind every SQL-defined asset: a folder of SQL files in, one daily-partitioned
+multi-asset out (one asset per file).
 
 The file's header gives the description, the inputs (view name -> asset key), the grain and the
 column descriptions; ``lookback_days: {view: N}`` widens an input to the N days before the
@@ -12,7 +13,7 @@ import warnings
 
 import dagster as dg
 
-from platform_assets.engines.base import LakeDays, View, WarehouseRows
+from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.metadata import table_metadata
 from platform_assets.partitions import event_days
@@ -56,32 +57,69 @@ def _deps(definition: SqlDefinition) -> list[dg.AssetDep]:
     return deps
 
 
-def build_sql_asset(definition: SqlDefinition, layer: str, kinds: set[str]) -> dg.AssetsDefinition:
-    """A daily-partitioned asset ``[layer, name]`` that materializes ``definition`` into the
-    warehouse table of the same name."""
-
-    @dg.asset(
+def _spec(definition: SqlDefinition, layer: str, kinds: set[str]) -> dg.AssetSpec:
+    return dg.AssetSpec(
         key=[layer, definition.name],
         description=definition.description,
-        partitions_def=event_days,
         deps=_deps(definition),
         group_name=layer,
         kinds=kinds,
         owners=["team:data-platform"],
         code_version=hashlib.sha256(definition.sql.encode()).hexdigest()[:12],
-        pool=WAREHOUSE_POOL,
         metadata={"grain": ", ".join(definition.grain), "table": f"warehouse.duckdb: main.{definition.name}"},
     )
-    def _sql_asset(context: dg.AssetExecutionContext, engine: DuckDBEngine) -> dg.MaterializeResult:
-        day = dt.date.fromisoformat(context.partition_key)
-        write = engine.write_partition(definition, _views(definition, day), day)
-        return dg.MaterializeResult(
-            metadata={
-                **table_metadata(write.columns, write.rows, definition.columns),
-                "engine": engine.name,
-                "input_rows": dg.MetadataValue.json(write.input_rows),
-                "replaced_rows": write.replaced_rows,
-            }
-        )
 
-    return _sql_asset
+
+def _days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The run's days: one for a partition, every day of the range for a backfill run."""
+    return [dt.date.fromisoformat(key) for key in context.partition_keys]
+
+
+def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite], engine_name: str):
+    """One materialization of ``key`` covering every day written in this run."""
+    rows_by_day = {w.partition.isoformat(): w.rows for w in writes if w.partition}
+    metadata: dict[str, object] = {
+        "engine": engine_name,
+        "rows_by_day": dg.MetadataValue.json(rows_by_day),
+        "replaced_rows": sum(w.replaced_rows for w in writes),
+    }
+    if len(writes) == 1:  # a single day: the table facts are that partition's
+        metadata.update(table_metadata(writes[0].columns, writes[0].rows, definition.columns))
+        metadata["input_rows"] = dg.MetadataValue.json(writes[0].input_rows)
+    else:  # a range: the same event is recorded for each day, so it carries per-day figures
+        metadata["dagster/column_schema"] = table_metadata(writes[-1].columns, 0, definition.columns)[
+            "dagster/column_schema"
+        ]
+    return dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[str]) -> dg.AssetsDefinition:
+    """One daily-partitioned multi-asset ``[layer, name]`` per definition, materializing each into
+    the warehouse table of the same name.
+
+    The layer's tables for a day are built in one step over one engine connection (Dagster's
+    per-step cost is paid once per layer, not per table); any subset can still be selected.
+    A backfill over a date range runs as one step that replaces the days in order
+    (``BackfillPolicy.single_run``), so history-reading tables see the days before them.
+    """
+    by_key = {dg.AssetKey([layer, d.name]): d for d in definitions}
+
+    @dg.multi_asset(
+        name=f"{layer}_tables",
+        specs=[_spec(d, layer, kinds) for d in definitions],
+        partitions_def=event_days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _sql_assets(context: dg.AssetExecutionContext, engine: DuckDBEngine):
+        days = _days(context)
+        for key, d in by_key.items():
+            if key not in context.selected_asset_keys:
+                continue
+            writes = list(engine.write_partitions(PartitionWrite(d, _views(d, day), day) for day in days))
+            rows = sum(w.rows for w in writes)
+            context.log.info(f"{d.name}: {rows} rows over {len(days)} day(s) by {engine.name}")
+            yield _result(d, key, writes, engine.name)
+
+    return _sql_assets

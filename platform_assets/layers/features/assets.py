@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from platform_assets.layers.sql_assets import build_sql_asset
+from platform_assets.layers.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
 SESSION_FEATURES = dg.AssetKey(["features", "session_features"])
 
-feature_assets = [build_sql_asset(d, "features", {"duckdb", "sql"}) for d in load_folder("features")]
+feature_assets = [build_sql_assets(load_folder("features"), "features", {"duckdb", "sql"})]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_assets.layers.sql_assets import build_sql_asset
+from platform_assets.layers.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
-mart_assets = [build_sql_asset(d, "warehouse", {"duckdb", "sql"}) for d in load_folder("marts")]
+mart_assets = [build_sql_assets(load_folder("marts"), "warehouse", {"duckdb", "sql"})]
