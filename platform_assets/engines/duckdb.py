@@ -32,7 +32,7 @@ from platform_assets.engines.base import (
     WarehouseRows,
 )
 from platform_assets.engines.dialect import duckdb_prelude
-from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink
+from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink, WriteQueue
 from platform_assets.lib.atomic import publish, staging_dir
 from platform_assets.lib.layout import DataLayout, sql_string
 from platform_assets.lib.line_reader import LINE_SCHEMA, ReadReport, line_reader
@@ -55,6 +55,16 @@ def _quarantine_rows(rejects: pa.RecordBatch) -> pa.RecordBatch:
         [rejects.column(c) for c in ("source_file", "source_line", "reject_reason", "raw_line")],
         schema=_QUARANTINE_SCHEMA,
     )
+
+
+def _split(batch: pa.RecordBatch, column: pa.Array) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """(rows where ``column`` is set, rows where it is NULL); no copy when all rows fall one way."""
+    if column.null_count == 0:
+        return batch, batch.slice(0, 0)
+    if column.null_count == len(column):
+        return batch.slice(0, 0), batch
+    present = pc.is_valid(column)
+    return batch.filter(present), batch.filter(pc.invert(present))
 
 
 def _declared_events(rows: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -160,7 +170,11 @@ class DuckDBEngine(dg.ConfigurableResource):
         report = ReadReport()
         events_sql = load("lake/events").sql
         event_columns = list(load("lake/events").columns)
-        with closing(self.connect()) as con, staging_dir(layout.tmp, "ingest") as stage:
+        with (
+            closing(self.connect()) as con,
+            staging_dir(layout.tmp, "ingest") as stage,
+            closing(WriteQueue()) as writes,
+        ):
             con.register("raw_stream", line_reader(Path(path), report))
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW raw_lines AS "
@@ -173,20 +187,18 @@ class DuckDBEngine(dg.ConfigurableResource):
                     for c in event_columns
                 ]
             )
-            events = PartitionedSink(stage / "events", event_schema, "event_date")
-            quarantine = ParquetSink(stage / "quarantine.parquet", _QUARANTINE_SCHEMA)
-            unsessioned = ParquetSink(stage / "unsessioned.parquet", parsed.schema)
+            events = PartitionedSink(stage / "events", event_schema, "event_date", writes)
+            quarantine = ParquetSink(stage / "quarantine.parquet", _QUARANTINE_SCHEMA, writes)
+            unsessioned = ParquetSink(stage / "unsessioned.parquet", parsed.schema, writes)
             reasons: Counter[str] = Counter()
             for batch in parsed:
-                rejected = pc.is_valid(batch.column("reject_reason"))
-                rejects = batch.filter(rejected)
+                rejects, good = _split(batch, batch.column("reject_reason"))
                 if rejects.num_rows:
                     quarantine.write(_quarantine_rows(rejects))
                     reasons.update(rejects.column("reject_reason").to_pylist())
-                good = batch.filter(pc.invert(rejected))
-                declared = pc.is_valid(good.column("declared_session_id"))
-                events.write(_declared_events(good.filter(declared), event_schema))
-                unsessioned.write(good.filter(pc.invert(declared)))
+                declared, undeclared = _split(good, good.column("declared_session_id"))
+                events.write(_declared_events(declared, event_schema))
+                unsessioned.write(undeclared)
             quarantine.close()
             unsessioned.close()
             con.unregister("raw_stream")
