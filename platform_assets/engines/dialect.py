@@ -12,6 +12,8 @@ from platform_assets.lib.log_formats import (
     CLF_PATTERN,
     CLF_TIME_FORMAT_STRPTIME,
     JSON_EVENT_FIELDS,
+    REQUEST_FIELDS,
+    REQUEST_PATTERN,
 )
 
 
@@ -23,6 +25,7 @@ def duckdb_prelude() -> list[str]:
     """``CREATE MACRO`` statements that give DuckDB the shared function names."""
     json_struct = "{" + ", ".join(f'"{name}": "VARCHAR"' for name in JSON_EVENT_FIELDS) + "}"
     clf_names = "[" + ", ".join(_sql_string(n) for n in CLF_FIELDS) + "]"
+    request_names = "[" + ", ".join(_sql_string(n) for n in REQUEST_FIELDS) + "]"
     return [
         # whole milliseconds since the epoch (Spark: unix_millis)
         "CREATE OR REPLACE TEMP MACRO epoch_millis(ts) AS epoch_ms(ts)",
@@ -38,6 +41,8 @@ def duckdb_prelude() -> list[str]:
         f"(CASE WHEN json_valid(s) THEN from_json(s, {_sql_string(json_struct)}) END)",
         "CREATE OR REPLACE TEMP MACRO parse_clf(s) AS "
         f"regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names})",
+        "CREATE OR REPLACE TEMP MACRO parse_request(s) AS "
+        f"regexp_extract(s, {_sql_string(REQUEST_PATTERN)}, {request_names})",
         # timestamp strings -> naive UTC TIMESTAMP, NULL when unparseable
         "CREATE OR REPLACE TEMP MACRO iso_to_utc(s) AS (TRY_CAST(s AS TIMESTAMPTZ) AT TIME ZONE 'UTC')",
         "CREATE OR REPLACE TEMP MACRO clf_time_to_utc(s) AS "

@@ -55,6 +55,7 @@ CLF_FIELDS: tuple[str, ...] = (
 )
 # "GET /path?q=1 HTTP/1.1" -> method, target, protocol (protocol absent in HTTP/0.9 lines)
 REQUEST_PATTERN: str = r"^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
+REQUEST_FIELDS: tuple[str, ...] = ("method", "target", "protocol")
 # First trailing field when it is a number: nginx's $request_time in seconds.
 REQUEST_TIME_PATTERN: str = r'^ +"?([0-9]+(?:\.[0-9]+)?)"?(?: |$)'
 CLF_TIME_FORMAT_STRPTIME: str = "%d/%b/%Y:%H:%M:%S %z"

@@ -36,6 +36,14 @@ access_lines AS (
     FROM json_lines AS c
 ),
 
+-- The request line of an access log, split once: method, target, protocol ('' when unreadable).
+request_lines AS (
+    SELECT
+        c.*,
+        CASE WHEN kind = 'access_log' THEN parse_request(a.request) END AS r
+    FROM access_lines AS c
+),
+
 -- One row per line with the fields in common form; the reject reason stays NULL for good lines.
 fields AS (
     SELECT
@@ -55,15 +63,15 @@ fields AS (
         CASE WHEN kind = 'jsonl' THEN j.session_id END AS session_id,
         CASE
             WHEN kind = 'jsonl' THEN upper(j.method)
-            ELSE upper(nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 1), ''))
+            ELSE upper(nullif(r.method, ''))
         END AS method,
         CASE
             WHEN kind = 'jsonl' THEN j.path
-            ELSE nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 2), '')
+            ELSE nullif(r.target, '')
         END AS target,
         CASE
             WHEN kind = 'jsonl' THEN j.protocol
-            ELSE nullif(regex_group(a.request, '^([A-Za-z]+) (\S+)(?: (HTTP/[0-9.]+))?$', 3), '')
+            ELSE nullif(r.protocol, '')
         END AS protocol,
         CASE WHEN kind = 'jsonl' THEN j.status ELSE nullif(a.status, '') END AS status_text,
         CASE WHEN kind = 'jsonl' THEN j.bytes ELSE nullif(a.bytes, '') END AS bytes_text,
@@ -90,7 +98,7 @@ fields AS (
         END AS log_format,
         j IS NULL AND kind = 'jsonl' AS bad_json,
         kind = 'access_log' AND a.status = '' AS bad_access_line
-    FROM access_lines
+    FROM request_lines
 ),
 
 checked AS (
