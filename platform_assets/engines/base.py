@@ -55,6 +55,8 @@ class TableWrite:
     input_rows: dict[str, int] = field(default_factory=dict)
     replaced_rows: int = 0
     partition: dt.date | None = None
+    # rows and a hash of their content: equal when the partition's data is equal
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

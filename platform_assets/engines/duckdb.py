@@ -332,8 +332,12 @@ class DuckDBEngine(dg.ConfigurableResource):
                 con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
             else:
                 con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
-            written = con.execute(f"SELECT count(*) FROM main.{table} WHERE {column} = ?", [partition])
-            rows = written.fetchone()[0]
+            # rows and an order-independent hash of their content: the partition's data version
+            written = con.execute(
+                f"SELECT count(*), coalesce(sum(hash(r)), 0) FROM main.{table} AS r WHERE {column} = ?",
+                [partition],
+            )
+            rows, content_hash = written.fetchone()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -346,6 +350,7 @@ class DuckDBEngine(dg.ConfigurableResource):
             input_rows=input_rows,
             replaced_rows=replaced,
             partition=partition,
+            fingerprint=f"{rows}-{int(content_hash):x}",
         )
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:

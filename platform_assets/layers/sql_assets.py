@@ -15,6 +15,7 @@ import dagster as dg
 
 from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
 from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.lineage import column_lineage
 from platform_assets.metadata import table_metadata
 from platform_assets.partitions import event_days
 from platform_assets.sql import SqlDefinition
@@ -83,13 +84,18 @@ def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite
         "rows_by_day": dg.MetadataValue.json(rows_by_day),
         "replaced_rows": sum(w.replaced_rows for w in writes),
     }
+    metadata["dagster/column_lineage"] = column_lineage(definition)
     if len(writes) == 1:  # a single day: the table facts are that partition's
         metadata.update(table_metadata(writes[0].columns, writes[0].rows, definition.columns))
         metadata["input_rows"] = dg.MetadataValue.json(writes[0].input_rows)
-    else:  # a range: the same event is recorded for each day, so it carries per-day figures
-        metadata["dagster/column_schema"] = table_metadata(writes[-1].columns, 0, definition.columns)[
-            "dagster/column_schema"
-        ]
+        # derived from the content, so a rebuild that changes nothing leaves readers in sync
+        return dg.MaterializeResult(
+            asset_key=key, metadata=metadata, data_version=dg.DataVersion(writes[0].fingerprint)
+        )
+    # a range: the same event is recorded for each day, so it carries per-day figures
+    metadata["dagster/column_schema"] = table_metadata(writes[-1].columns, 0, definition.columns)[
+        "dagster/column_schema"
+    ]
     return dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
