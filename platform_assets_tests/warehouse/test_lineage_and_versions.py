@@ -87,3 +87,19 @@ def test_data_version_follows_content_not_runs(defs, layout, engine):
         engine.ingest_log_file(str(more[0].path), "more/" + more[0].path.name, "more")
         build.execute_in_process(partition_key=day, instance=instance)
         assert _day_version(instance, ["warehouse", "daily_traffic"], day) != v1
+
+
+def test_lake_version_is_the_same_for_the_same_file_and_changes_with_its_bytes(defs, layout):
+    path = layout.landing / "day.jsonl"
+    line = '{"ts": "2025-03-01T10:00:00Z", "ip": "192.0.2.1", "path": "/", "status": 200}\n'
+    versions = []
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("log_files", ["day.jsonl"])
+        ingest = defs.resolve_job_def("ingest_log_file")
+        for content in (line, line, line + line.replace("10:00", "11:00")):
+            path.write_text(content)
+            assert ingest.execute_in_process(partition_key="day.jsonl", instance=instance).success
+            for key in (["lake", "events"], ["lake", "quarantine"]):
+                versions.append(_day_version(instance, key, "day.jsonl"))
+    assert versions[0] == versions[1] == versions[2] == versions[3]  # re-ingested, unchanged
+    assert versions[4] == versions[5] != versions[0]  # the file grew
