@@ -165,6 +165,43 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_demo)
 
 
+def _cmd_register_files(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from platform_assets.lib.layout import DataLayout
+    from platform_assets.partitions import log_files
+    from platform_assets.settings import load_settings
+
+    layout = DataLayout(load_settings().data_dir)
+    keys = args.keys or layout.landed_keys()
+    for key in keys:
+        try:
+            layout.landed_path(key)
+        except (ValueError, FileNotFoundError) as error:  # UnsafePathError is a ValueError
+            print(f"refused {key!r}: {error}", file=sys.stderr)
+            return 1
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(log_files.name, keys)
+    for key in keys:
+        print(key)
+    return 0
+
+
+def _add_register_files(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "register-files",
+        help="register landed files as log_files partitions (for dagster asset materialize)",
+        description=(
+            "Add landed files (default: every file under PLATFORM_DATA_DIR/landing) as partitions of "
+            "the log_files dynamic partitioning in the Dagster instance at DAGSTER_HOME, and print "
+            "their keys one per line, so `dagster asset materialize --partition KEY` can ingest them "
+            "without the sensor. Keys already registered are kept; unsafe keys are refused."
+        ),
+    )
+    p.add_argument("keys", nargs="*", metavar="KEY", help="paths relative to the landing folder")
+    p.set_defaults(handler=_cmd_register_files)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
@@ -173,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_logs(commands)
     _add_demo(commands)
+    _add_register_files(commands)
     return parser
 
 
