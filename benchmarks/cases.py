@@ -215,7 +215,7 @@ def engines(opts: Options) -> Case:
     sql = _marts_variants(opts)["sql"]
     rows = tuple(
         Variant(
-            f"engine {name}: write_partition per mart",
+            f"engine {name}: write_partitions, every mart",
             "engine_marts",
             (("lake", lake), ("day", day), ("engine", name)),
             "jsonl",
@@ -226,7 +226,7 @@ def engines(opts: Options) -> Case:
         "engines",
         "the marts through each registered engine (no Dagster)",
         f"Registered engines: {', '.join(ENGINES)} (`benchmarks/engines.py`; one entry per engine). "
-        "Each builds every mart of the main day with `write_partition`, as the assets do.",
+        "Each builds every mart of the main day with `write_partitions` (one connection), as the assets do.",
         (*rows, sql),
         tuple(Comparison(row, sql) for row in rows),
     )

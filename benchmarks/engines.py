@@ -1,7 +1,7 @@
 """The engines the ``engines`` case measures: adding one (Spark) is one entry in ``ENGINES``.
 
 Each entry is ``module:Class``; the class is built with ``data_dir=`` and must offer the
-``write_partition`` of :class:`platform_assets.engines.base.Engine`. Imported only in workers.
+``write_partitions`` of :class:`platform_assets.engines.base.Engine`. Imported only in workers.
 """
 
 from __future__ import annotations

@@ -112,15 +112,17 @@ def _day_tables(engine, day: str, folders: tuple[str, ...]) -> int:
     """Write one day of every table in ``folders`` through the engine, as the SQL assets do."""
     import datetime as dt
 
+    from platform_assets.engines.base import PartitionWrite
     from platform_assets.layers.sql_assets import _views  # the assets' own view mapping
     from platform_assets.sql import load_folder
 
     partition = dt.date.fromisoformat(day)
-    rows = 0
-    for folder in folders:
-        for definition in load_folder(folder):
-            rows += engine.write_partition(definition, _views(definition, partition), partition).rows
-    return rows
+    writes = [
+        PartitionWrite(definition, _views(definition, partition), partition)
+        for folder in folders
+        for definition in load_folder(folder)
+    ]
+    return sum(write.rows for write in engine.write_partitions(writes))
 
 
 def _file_sizes(files: list[str]) -> int:
@@ -300,7 +302,7 @@ def marts_sql(data_dir: str, lake: dict, day: str) -> TaskGen:
 
 @task
 def engine_marts(data_dir: str, lake: dict, day: str, engine: str) -> TaskGen:
-    """One registered engine's ``write_partition`` for every mart of the day, no Dagster."""
+    """One registered engine's ``write_partitions`` for every mart of the day, no Dagster."""
     _link_lake(lake["root"], data_dir)
     instance = make_engine(engine, data_dir)
 
