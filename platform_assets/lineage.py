@@ -11,9 +11,6 @@ from __future__ import annotations
 import functools
 
 import dagster as dg
-import sqlglot
-from sqlglot import exp
-from sqlglot.lineage import lineage
 
 from platform_assets.sql import SqlDefinition, load
 
@@ -27,6 +24,10 @@ def _column_sources(
     sql: str, views: tuple[str, ...], lake_views: bool
 ) -> dict[str, tuple[tuple[str, str], ...]]:
     """Output column -> sorted (view, column) pairs it is computed from."""
+    import sqlglot  # imported when a table is materialized, not when the definitions load
+    from sqlglot import exp
+    from sqlglot.lineage import lineage
+
     # the lake's columns are documented, so ``*`` over a lake view can be expanded
     lake_columns = {column: "VARCHAR" for column in load("lake/events").columns}
     schema = {view: lake_columns for view in views} if lake_views else None

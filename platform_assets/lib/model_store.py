@@ -24,14 +24,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
-from sklearn.pipeline import Pipeline
 
 from platform_assets.lib.atomic import atomic_write_bytes, staging_dir
+
+if TYPE_CHECKING:  # scikit-learn and skops take seconds to import: only where a model is used
+    from sklearn.pipeline import Pipeline
 
 MODEL_FILE = "model.skops"
 REFERENCE_FILE = "reference.parquet"
@@ -116,6 +117,9 @@ class ModelStore:
         the check and the load.
         """
         data = self._verified_bytes(self._entry(version), MODEL_FILE, "sha256")
+        import skops.io as sio
+        from sklearn.pipeline import Pipeline
+
         pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
         if not isinstance(pipeline, Pipeline):
             raise ModelIntegrityError(f"model {version} holds a {type(pipeline).__name__}")
@@ -146,6 +150,8 @@ class ModelStore:
             entries = self._entries()
             version = self._next_version(entries)
             created_at = datetime.now(UTC).isoformat(timespec="seconds")
+            import skops.io as sio
+
             model_bytes = sio.dumps(pipeline)
             card = {
                 "version": version,

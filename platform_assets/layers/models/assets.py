@@ -4,7 +4,6 @@ import dagster as dg
 
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
-from platform_assets.lib.training import train_model
 from platform_assets.storage import PlatformStorage
 
 CONVERSION_MODEL = dg.AssetKey(["models", "conversion_model"])
@@ -56,6 +55,8 @@ def conversion_model(
         sql += " WHERE event_date <= CAST(? AS DATE)"
         params.append(config.train_until)
     features = engine.read_frame(sql + " ORDER BY event_date, session_id", params)
+    from platform_assets.lib.training import train_model  # scikit-learn: imported by the step only
+
     result = train_model(
         features,
         kind=config.kind,

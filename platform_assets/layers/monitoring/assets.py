@@ -5,7 +5,7 @@ import dagster as dg
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.models.assets import CONVERSION_MODEL
-from platform_assets.lib.training import FEATURE_SPEC
+from platform_assets.lib.feature_spec import FEATURE_SPEC
 from platform_assets.partitions import event_days
 from platform_assets.storage import PlatformStorage
 
