@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
+from platform_assets.freshness import with_freshness
 from platform_assets.layers.features.assets import feature_assets
+from platform_assets.layers.features.checks import feature_checks
 from platform_assets.layers.lake.assets import lake_ingest
-from platform_assets.layers.lake.sensors import lake_days_sensor
+from platform_assets.layers.lake.checks import lake_checks
+from platform_assets.layers.lake.sensors import build_lake_days_sensor
 from platform_assets.layers.models.assets import conversion_model
+from platform_assets.layers.models.checks import model_checks
 from platform_assets.layers.monitoring.assets import feature_drift
+from platform_assets.layers.monitoring.checks import monitoring_checks
 from platform_assets.layers.raw.assets import raw_log_files
-from platform_assets.layers.raw.sensors import landing_files_sensor
+from platform_assets.layers.raw.checks import raw_checks
+from platform_assets.layers.raw.sensors import build_landing_files_sensor
 from platform_assets.layers.warehouse.assets import mart_assets
+from platform_assets.layers.warehouse.checks import warehouse_checks
 from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
 
@@ -40,9 +47,23 @@ build_day_job = dg.define_asset_job(
 def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     """Definitions for explicit settings (tests and the CLI call this directly)."""
     return dg.Definitions(
-        assets=[raw_log_files, lake_ingest, *mart_assets, *feature_assets, conversion_model, feature_drift],
+        assets=with_freshness(
+            [raw_log_files, lake_ingest, *mart_assets, *feature_assets, conversion_model, feature_drift],
+            settings.freshness,
+        ),
+        asset_checks=[
+            raw_checks,
+            lake_checks,
+            warehouse_checks,
+            feature_checks,
+            model_checks,
+            monitoring_checks,
+        ],
         jobs=[ingest_job, build_day_job, train_job, monitor_day_job],
-        sensors=[landing_files_sensor, lake_days_sensor],
+        sensors=[
+            build_landing_files_sensor(minimum_interval_seconds=settings.sensor_interval_seconds),
+            build_lake_days_sensor(minimum_interval_seconds=settings.sensor_interval_seconds),
+        ],
         resources=build_resources(settings),
         # DuckDB already uses every core inside a step, and one process may write the warehouse
         # at a time: steps of a run execute in its own process, one after the other.

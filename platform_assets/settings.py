@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from platform_assets.freshness import FreshnessWindows
+from platform_assets.quality import QualityThresholds
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
 ENGINES = ("duckdb",)
 ENVIRONMENTS = ("local",)
+DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -25,16 +29,27 @@ class PlatformSettings:
     env: str = "local"
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = 0
+    # Seconds between two ticks of each sensor (short in development and end-to-end tests).
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    # Asset-check thresholds (PLATFORM_QUARANTINE_WARN_SHARE, ...), validated when built.
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    # Freshness policies' windows (PLATFORM_FRESHNESS_DAILY_HOURS, PLATFORM_FRESHNESS_MODEL_HOURS).
+    freshness: FreshnessWindows = field(default_factory=FreshnessWindows)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"PLATFORM_ENGINE={self.engine!r}: expected one of {', '.join(ENGINES)}")
         if self.env not in ENVIRONMENTS:
             raise ValueError(f"PLATFORM_ENV={self.env!r}: expected one of {', '.join(ENVIRONMENTS)}")
+        interval = self.sensor_interval_seconds
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(
+                f"PLATFORM_SENSOR_INTERVAL_SECONDS={interval!r}: expected a whole number of seconds >= 1"
+            )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
-    """Read ``PLATFORM_DATA_DIR``, ``PLATFORM_ENGINE``, ``PLATFORM_ENV`` (and DuckDB limits)."""
+    """Read ``PLATFORM_DATA_DIR``, ``PLATFORM_ENGINE``, ``PLATFORM_ENV`` (DuckDB limits, sensor interval)."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PLATFORM_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
     return PlatformSettings(
@@ -43,4 +58,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
         env=env.get("PLATFORM_ENV", "local").strip().lower(),
         duckdb_memory_limit=env.get("PLATFORM_DUCKDB_MEMORY_LIMIT", "2GB"),
         duckdb_threads=int(env.get("PLATFORM_DUCKDB_THREADS", "0")),
+        sensor_interval_seconds=_sensor_interval(env.get("PLATFORM_SENSOR_INTERVAL_SECONDS")),
+        quality=QualityThresholds.from_env(env),
+        freshness=FreshnessWindows.from_env(env),
     )
+
+
+def _sensor_interval(raw: str | None) -> int:
+    """``PLATFORM_SENSOR_INTERVAL_SECONDS``: unset or blank = the default; else an integer >= 1."""
+    if raw is None or not raw.strip():
+        return DEFAULT_SENSOR_INTERVAL_SECONDS
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):  # no sign, fraction, unit or digit separator
+        raise ValueError(f"PLATFORM_SENSOR_INTERVAL_SECONDS={raw!r}: expected a whole number of seconds >= 1")
+    return int(text)  # 0 is refused by PlatformSettings

@@ -1,6 +1,8 @@
 """Shared fixtures: a temporary PLATFORM_DATA_DIR, its layout, engine and definitions."""
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,38 @@ def real_apache_log() -> Path:
     if not REAL_APACHE_LOG.exists():
         pytest.fail(f"real log fixture missing: {REAL_APACHE_LOG}")
     return REAL_APACHE_LOG
+
+
+@dataclass(frozen=True)
+class BuiltPlatform:
+    """Generated days ingested and built through Dagster, with every check; shared, do not modify
+    (copy ``root`` to experiment on it)."""
+
+    root: Path
+    layout: DataLayout
+    defs: object
+    instance: object
+    days: list[str]
+    files: list
+    ingests: list
+    build: object
+
+
+@pytest.fixture(scope="session")
+def built_platform(tmp_path_factory) -> Iterator[BuiltPlatform]:
+    """Four clean generated days (1 200 events each): each file ingested, then the days built in
+    one backfill run (marts, features and their checks)."""
+    import dagster as dg
+
+    from platform_assets.lib.log_generator import generate_logs
+    from platform_assets_tests.checks_support import build_days, days, ingest
+
+    root = tmp_path_factory.mktemp("built") / "platform"
+    layout = DataLayout(root).ensure()
+    defs = build_definitions(PlatformSettings(data_dir=root))
+    files = generate_logs(layout.landing, "2026-03-01", 4, 1_200, seed=5, malformed_rate=0.0)
+    with dg.instance_for_test() as instance:
+        ingests = [ingest(defs, instance, key) for key in layout.landed_keys()]
+        built = days("2026-03-01", 4)
+        build = build_days(defs, instance, built[0], built[-1])
+        yield BuiltPlatform(root, layout, defs, instance, built, files, ingests, build)

@@ -21,7 +21,41 @@ EXPECTED_GRAPH = {
         "deps": ["features/session_features", "models/conversion_model"],
     },
 }
-EXPECTED_CHECKS = {("lake/events", "lines_reconcile"), ("models/conversion_model", "beats_baseline")}
+EXPECTED_CHECKS = {
+    ("raw/log_files", "readable_and_hashed"),
+    ("lake/events", "lines_reconcile"),
+    ("lake/events", "quarantine_share"),
+    ("lake/events", "schema_as_documented"),
+    ("lake/events", "no_duplicate_events"),
+    ("lake/events", "timestamps_in_partition_day"),
+    ("lake/events", "no_future_timestamps"),
+    ("lake/quarantine", "rows_account_for_lines"),
+    *(
+        (f"warehouse/{mart}", "keys_not_null_and_unique")
+        for mart in ("daily_traffic", "sessions", "user_activity", "funnel")
+    ),
+    *((f"warehouse/{mart}", "rates_within_0_1") for mart in ("daily_traffic", "funnel")),
+    *(
+        (f"warehouse/{mart}", "reconciles_with_lake")
+        for mart in ("daily_traffic", "sessions", "user_activity")
+    ),
+    ("warehouse/funnel", "steps_non_increasing"),
+    ("warehouse/daily_traffic", "hourly_5xx_share"),
+    ("features/session_features", "keys_not_null_and_unique"),
+    ("features/session_features", "no_label_leakage"),
+    ("features/session_features", "class_balance"),
+    ("features/session_features", "no_constant_columns"),
+    ("models/conversion_model", "beats_baseline"),
+    ("models/conversion_model", "metric_floor"),
+    ("monitoring/feature_drift", "report_well_formed"),
+}
+# Checks that stop what is downstream when they fail with ERROR; the others are advisory (WARN).
+ADVISORY_CHECKS = {
+    ("lake/events", "no_future_timestamps"),
+    ("warehouse/daily_traffic", "hourly_5xx_share"),
+    ("features/session_features", "class_balance"),
+    ("features/session_features", "no_constant_columns"),
+}
 
 
 def _partitions_name(spec_partitions) -> str | None:
@@ -46,6 +80,17 @@ def test_asset_graph_matches_the_snapshot(tmp_path):
     assert actual == {k: {**v, "deps": sorted(v["deps"])} for k, v in EXPECTED_GRAPH.items()}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert checks == EXPECTED_CHECKS
+
+
+def test_every_asset_has_a_described_check_and_only_advisory_ones_do_not_block(tmp_path):
+    defs = build_definitions(PlatformSettings(data_dir=tmp_path))
+    specs = [spec for checks_def in defs.asset_checks or [] for spec in checks_def.check_specs]
+    specs += [spec for assets_def in defs.assets or [] for spec in getattr(assets_def, "check_specs", [])]
+    assert {spec.asset_key.to_user_string() for spec in specs} == set(EXPECTED_GRAPH)
+    for spec in specs:
+        name = (spec.asset_key.to_user_string(), spec.name)
+        assert spec.description and len(spec.description) > 40, name
+        assert spec.blocking is (name not in ADVISORY_CHECKS), name
 
 
 def test_every_asset_has_a_description_kinds_and_an_owner(tmp_path):

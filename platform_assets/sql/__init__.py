@@ -9,6 +9,7 @@ Spark SQL both accept (engine-specific helpers are macros named in ``engines/*_d
     grain: [event_date, path]           # the columns that identify a row (checked: unique, not null)
     partition_column: event_date        # rows of one partition are replaced on each run
     columns: {requests: Number of requests}
+    types: {ts: TIMESTAMP}              # lake tables: column types, checked per Parquet file
     --- */
     SELECT ...
 

@@ -301,9 +301,12 @@ def test_odd_files_are_requested_and_ingested_with_every_line_accounted_for(inst
     job = defs.resolve_job_def("ingest_log_file")
     for key in keys:
         result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
-        assert result.success, key
-        (check,) = result.get_asset_check_evaluations()
-        assert check.check_name == LINES_RECONCILE and check.passed, (key, check.metadata)
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert checks[LINES_RECONCILE].passed, (key, checks[LINES_RECONCILE].metadata)
+        # Odd files made of mostly bad bytes or of one line repeated across files: only the quarantine
+        # share, duplicate-event and damaged-stream checks may object, every line is accounted for.
+        objections = {name for name, e in checks.items() if not e.passed}
+        assert objections <= {"quarantine_share", "no_duplicate_events", "readable_and_hashed"}, key
     days = {
         r.partition_key: r.asset_materialization.metadata["days"].value
         for r in instance.fetch_materializations(EVENTS, limit=10).records

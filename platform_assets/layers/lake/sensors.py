@@ -17,14 +17,22 @@ A day is *not* requested when
     that touched it (the day was built later, e.g. by the demo or by hand): logged at debug level.
 
 A tick consumes at most ``max_records_per_tick`` materializations and stops before a record that
-would take it past ``max_days_per_tick`` distinct days; the rest come on the next ticks. A
-materialization that fails its blocking ``lines_reconcile`` check is still recorded and its events
-are in the lake, so its days are rebuilt too.
+would take it past ``max_days_per_tick`` distinct days; the rest come on the next ticks.
+
+**Blocking checks gate the build.** A materialization is recorded before its checks run, so the
+sensor waits (stops its tick before it) until the file's ingest run has finished, for at most
+``max_wait_for_checks_seconds`` (a run that died without finishing does not stall it forever).
+A file whose ingest run failed a blocking check with ERROR severity (``lines_reconcile``,
+``quarantine_share`` above its error threshold, duplicate events, ...) is consumed but its days
+are not requested: it is logged with the failed checks. Its fragments are still in the lake, so a
+later clean file or a hand-started build of the same day includes them: fix or remove the file
+and re-ingest it.
 """
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -92,17 +100,67 @@ def built_after(
     return True
 
 
+def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """``asset:check`` of every blocking check that failed with ERROR severity in a run."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    failed = set()
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if (
+            evaluation.blocking
+            and not evaluation.passed
+            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        ):
+            failed.add(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return sorted(failed)
+
+
+def checked_records(
+    instance: dg.DagsterInstance, records: Sequence[dg.EventLogRecord], max_wait_seconds: float, now: float
+) -> tuple[list[dg.EventLogRecord], dict[int, list[str]]]:
+    """The records whose ingest run has finished, up to the first one whose run still goes on
+    (younger than ``max_wait_seconds``), and per storage id the blocking checks its run failed."""
+    run_ids = sorted({r.run_id for r in records if r.run_id})
+    runs = {
+        rec.dagster_run.run_id: rec.dagster_run
+        for rec in (instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else [])
+    }
+    ready: list[dg.EventLogRecord] = []
+    blocked: dict[int, list[str]] = {}
+    for record in records:
+        run = runs.get(record.run_id)
+        if run is not None and not run.is_finished and now - record.timestamp < max_wait_seconds:
+            break
+        ready.append(record)
+        if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+            failed = failed_blocking_checks(instance, run.run_id)
+            if failed:
+                blocked[record.storage_id] = failed
+    return ready, blocked
+
+
 def collect_days(
-    records: Sequence[dg.EventLogRecord], max_days: int, log: logging.Logger
+    records: Sequence[dg.EventLogRecord],
+    max_days: int,
+    log: logging.Logger,
+    blocked: Mapping[int, Sequence[str]] | None = None,
 ) -> tuple[dict[str, int], int | None]:
     """Latest storage id per valid touched day, and the storage id of the last record consumed.
 
     Stops before a record that would take the tick past ``max_days`` distinct days (never before
-    the first one), so no day of a consumed record is left behind.
+    the first one), so no day of a consumed record is left behind. Records in ``blocked`` (storage
+    id -> failed blocking checks) are consumed without requesting their days.
     """
     latest: dict[str, int] = {}
     last: int | None = None
     for record in records:
+        if blocked and record.storage_id in blocked:
+            log.warning(
+                f"lake days: {record.partition_key!r} failed blocking checks "
+                f"({', '.join(blocked[record.storage_id])}); its days are not built"
+            )
+            last = record.storage_id
+            continue
         days = _days_of(record)
         if days is None:
             log.warning(
@@ -142,6 +200,7 @@ def build_lake_days_sensor(
     build_day_asset_keys: Sequence[dg.AssetKey] = BUILD_DAY_ASSET_KEYS,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+    max_wait_for_checks_seconds: float = 3600.0,
 ) -> dg.SensorDefinition:
     """The lake-days sensor with its limits (tests use small ones)."""
     if max_records_per_tick < 1 or max_days_per_tick < 1:
@@ -155,7 +214,8 @@ def build_lake_days_sensor(
         description=(
             "Starts one build_day run per UTC day that newly ingested files touched (the 'days' "
             "metadata of lake/events), so late events bring an already-built day up to date. One run "
-            "per day per tick; days outside event_days are logged and skipped."
+            "per day per tick; days outside event_days, and files whose ingest run failed a "
+            "blocking check, are logged and skipped."
         ),
     )
     def _lake_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -169,7 +229,10 @@ def build_lake_days_sensor(
             limit=max_records_per_tick,
             ascending=True,
         )
-        latest, last = collect_days(result.records, max_days_per_tick, context.log)
+        ready, blocked = checked_records(
+            context.instance, result.records, max_wait_for_checks_seconds, time.time()
+        )
+        latest, last = collect_days(ready, max_days_per_tick, context.log, blocked)
         cursor = write_cursor(last if last is not None else after)
         requests = []
         for day in sorted(latest):

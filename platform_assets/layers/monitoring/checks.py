@@ -1,0 +1,64 @@
+"""Monitoring check: the day's drift report exists, reads back, and its summary is consistent."""
+
+import json
+import math
+from pathlib import Path
+
+import dagster as dg
+
+from platform_assets.layers.monitoring.assets import FEATURE_DRIFT
+from platform_assets.metadata import latest_metadata
+from platform_assets.quality import CheckRun, check, checks_step
+
+
+def drift_report_problems(recorded: dict) -> list[str]:
+    """What is wrong with a ``feature_drift`` materialization's reports and summary (empty: fine)."""
+    problems = []
+    for name in ("report_html", "report_json"):
+        path = Path(str(recorded.get(name) or ""))
+        if not recorded.get(name) or not path.is_file() or path.stat().st_size == 0:
+            problems.append(f"{name} missing or empty: {recorded.get(name)!r}")
+    if not problems:
+        try:
+            report = json.loads(Path(str(recorded["report_json"])).read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            problems.append(f"report_json is not JSON: {error}")
+        else:
+            if not isinstance(report, dict) or not report.get("metrics"):
+                problems.append("report_json has no metrics")
+    share = recorded.get("drift_share")
+    if not isinstance(share, int | float) or not math.isfinite(share) or not 0 <= share <= 1:
+        problems.append(f"drift_share {share!r} is not between 0 and 1")
+    drifted = recorded.get("drifted_columns")
+    if not isinstance(drifted, list) or recorded.get("n_drifted_columns") != len(drifted):
+        problems.append(f"n_drifted_columns {recorded.get('n_drifted_columns')!r} != len({drifted!r})")
+    if not isinstance(recorded.get("dataset_drift"), bool):
+        problems.append("dataset_drift is not recorded as true/false")
+    if not recorded.get("dagster/row_count"):
+        problems.append("the report compared no rows of the day")
+    return problems
+
+
+@check(
+    FEATURE_DRIFT,
+    "report_well_formed",
+    blocking=True,
+    description="The day's HTML and JSON drift reports exist and are not empty, the JSON parses with "
+    "its metrics, and the recorded summary is consistent (share in [0, 1], drifted columns counted, "
+    "a verdict, rows compared).",
+)
+def report_well_formed(run: CheckRun, day: str) -> dg.AssetCheckResult:
+    recorded = latest_metadata(run.instance, FEATURE_DRIFT, day) or {}
+    problems = drift_report_problems(recorded)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "report_html": str(recorded.get("report_html", "")),
+            "report_json": str(recorded.get("report_json", "")),
+            "problems": dg.MetadataValue.json(problems),
+        },
+        description="; ".join(problems) or None,
+    )
+
+
+monitoring_checks = checks_step("monitoring_checks", [report_well_formed])

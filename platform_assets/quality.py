@@ -1,0 +1,275 @@
+"""What every layer's asset checks share: thresholds, how checks are declared and run, helpers.
+
+- :class:`QualityThresholds`, the ``quality`` resource: limits read from ``PLATFORM_<FIELD>``
+  environment variables with the other settings, validated there.
+- :func:`check` declares one check (asset, name, blocking, description) around a function of a
+  :class:`CheckRun` and a partition key; :func:`checks_step` runs a layer's checks in one Dagster
+  step (each is still its own check in Dagster), over each day of a backfill range if need be.
+- :class:`CheckRun` gives checks the resources and two DuckDB connections shared by the step: an
+  in-memory one for lake Parquet, and a read-only one on the warehouse.
+- Helpers turn offending rows into metadata: how many, and a small markdown sample.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pydantic
+
+from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.lib.layout import sql_string
+from platform_assets.storage import PlatformStorage
+
+SAMPLE_ROWS = 5
+_CELL_CHARS = 80
+
+
+class QualityThresholds(dg.ConfigurableResource):
+    """Limits applied by the asset checks; each field is read from ``PLATFORM_<FIELD>``."""
+
+    # lake/events:quarantine_share: WARN above the first share, ERROR (blocking) above the second.
+    quarantine_warn_share: float = 0.01
+    quarantine_error_share: float = 0.25
+    # lake/events:no_future_timestamps: events later than now + this many hours are flagged.
+    future_tolerance_hours: float = 24.0
+    # warehouse/daily_traffic:hourly_5xx_share: an hour with at least this many requests whose
+    # share of 5xx answers is above the share is flagged (WARN).
+    hourly_5xx_share: float = 0.5
+    hourly_5xx_min_requests: int = 20
+    # models/conversion_model:metric_floor: the holdout ROC AUC must reach this.
+    model_min_roc_auc: float = 0.55
+
+    @pydantic.model_validator(mode="after")
+    def _in_range(self) -> "QualityThresholds":
+        problem = threshold_problem(self.model_dump())
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "QualityThresholds":
+        """Thresholds from ``PLATFORM_<FIELD>`` variables; unset or blank ones keep their default.
+        Invalid values raise a ValueError naming the variable."""
+        values: dict[str, float | int] = {}
+        for name, info in cls.model_fields.items():
+            raw = environ.get(env_name(name), "").strip()
+            if not raw:
+                values[name] = info.default
+                continue
+            kind = int if info.annotation is int else float
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                expected = "an integer" if kind is int else "a number"
+                raise ValueError(f"{env_name(name)}={raw!r}: expected {expected}") from None
+        problem = threshold_problem(values)
+        if problem:  # raised here, plainly, rather than wrapped by pydantic
+            raise ValueError(problem)
+        return cls(**values)
+
+
+def threshold_problem(values: Mapping[str, float]) -> str | None:
+    """Why these threshold values are unacceptable (naming the variable), or None."""
+    for name in ("quarantine_warn_share", "quarantine_error_share", "hourly_5xx_share", "model_min_roc_auc"):
+        value = values[name]
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            return f"{env_name(name)}={value!r}: expected a number between 0 and 1"
+    warn, error = values["quarantine_warn_share"], values["quarantine_error_share"]
+    if not warn < error:
+        return (
+            f"{env_name('quarantine_warn_share')}={warn!r} must be below "
+            f"{env_name('quarantine_error_share')}={error!r}"
+        )
+    hours = values["future_tolerance_hours"]
+    if not (math.isfinite(hours) and hours >= 0):
+        return f"{env_name('future_tolerance_hours')}={hours!r}: expected a number of hours >= 0"
+    requests = values["hourly_5xx_min_requests"]
+    if requests < 1:
+        return f"{env_name('hourly_5xx_min_requests')}={requests!r}: expected an integer >= 1"
+    return None
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a threshold field."""
+    return f"PLATFORM_{field.upper()}"
+
+
+def parquet_source(paths: Sequence[Path], types: Mapping[str, str], filename: bool = False) -> str:
+    """A ``read_parquet`` over these files, or an empty relation with columns ``types`` when there
+    are none (a day or file with no fragment). Paths are the platform's own, quoted as literals."""
+    if not paths:
+        columns = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in types.items())
+        name = ", CAST(NULL AS VARCHAR) AS filename" if filename else ""
+        return f"(SELECT {columns}{name} WHERE false)"
+    files = ", ".join(sql_string(str(p)) for p in paths)
+    extra = ", filename = true" if filename else ""
+    return f"read_parquet([{files}], hive_partitioning = false, union_by_name = true{extra})"
+
+
+def offenders(rows: pd.DataFrame, total_column: str = "offending") -> tuple[int, dg.MetadataValue]:
+    """How many rows offend and a markdown sample, from a query that returns a sample of offending
+    rows with their total in ``total_column`` (``count(*) OVER ()`` before its ``LIMIT``)."""
+    count = int(rows[total_column].iloc[0]) if len(rows) else 0
+    return count, sample_markdown(rows.drop(columns=[total_column]))
+
+
+def sample_markdown(rows: pd.DataFrame, limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
+    """The first ``limit`` rows as a markdown table (long cells cut), for check metadata."""
+    head = rows.head(limit).astype(object)
+    for column in head.columns:
+        head[column] = [_cell(v) for v in head[column]]
+    return dg.MetadataValue.md(head.to_markdown(index=False) if len(head) else "(none)")
+
+
+def _cell(value: object) -> str:
+    try:
+        missing = bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array cell
+        missing = False
+    if missing:
+        return "NULL"
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+
+
+@dataclass
+class CheckRun:
+    """What a check reads: the run's resources, its Dagster instance, and two DuckDB connections
+    opened on first use and shared by the checks of one step (:meth:`close` ends them)."""
+
+    engine: DuckDBEngine
+    quality: QualityThresholds
+    storage: PlatformStorage
+    instance: dg.DagsterInstance
+    _lake: duckdb.DuckDBPyConnection | None = None
+    _warehouse: duckdb.DuckDBPyConnection | None = None
+
+    def lake(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
+        """A query over lake Parquet files, in a private in-memory DuckDB (no warehouse lock)."""
+        if self._lake is None:
+            self._lake = self.engine.connect()
+        return self._lake.execute(sql, list(params or [])).df()
+
+    def warehouse(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
+        """A query against the warehouse, read-only (it may read lake Parquet files too)."""
+        if self._warehouse is None:
+            self._warehouse = self.engine.connect(str(self.engine.layout.warehouse_db), read_only=True)
+        return self._warehouse.execute(sql, list(params or [])).df()
+
+    def close(self) -> None:
+        for con in (self._lake, self._warehouse):
+            if con is not None:
+                con.close()
+        self._lake = self._warehouse = None
+
+    def __enter__(self) -> "CheckRun":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# A check's logic: the run, and the partition key it checks ('' for an unpartitioned asset).
+Evaluate = Callable[[CheckRun, str], dg.AssetCheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One asset check: its spec (asset, name, blocking, description) and its logic."""
+
+    spec: dg.AssetCheckSpec
+    evaluate: Evaluate
+
+
+def check(asset: dg.AssetKey, name: str, *, blocking: bool, description: str) -> Callable[[Evaluate], Check]:
+    """Declare a check on ``asset``; ``blocking=True`` for checks that guard what is downstream
+    (they fail with ERROR), ``False`` for advisory ones (they fail with WARN)."""
+
+    def declare(evaluate: Evaluate) -> Check:
+        return Check(
+            dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description), evaluate
+        )
+
+    return declare
+
+
+def checks_step(name: str, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
+    """One Dagster step that runs a layer's (selected) checks after their assets.
+
+    Each check stays a check of its own in Dagster (spec, description, blocking, result); running
+    them in one step costs Dagster's per-step overhead once per layer instead of once per check.
+    Daily checks run for the run's day, or for every day of a backfill range (:func:`over_keys`).
+    A check that raises fails with ERROR and the error as its description; the others still run.
+    """
+    by_key = {c.spec.key: c for c in checks}
+
+    @dg.multi_asset_check(specs=[c.spec for c in checks], name=name, can_subset=True)
+    def _checks(
+        context: dg.AssetCheckExecutionContext,
+        engine: DuckDBEngine,
+        quality: QualityThresholds,
+        storage: PlatformStorage,
+    ):
+        partitioned = context.has_partition_key or context.has_partition_key_range
+        keys = list(context.partition_keys) if partitioned else [""]
+        run = CheckRun(engine, quality, storage, context.instance)
+        try:
+            results = {
+                key: over_keys(keys, lambda k, c=declared: _evaluate(c, run, k))
+                for key, declared in by_key.items()
+                if key in context.selected_asset_check_keys
+            }
+        finally:
+            run.close()  # before yielding: the warehouse file is free for the next step's writer
+        for key, result in results.items():
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=result.passed,
+                severity=result.severity,
+                metadata=result.metadata,
+                description=result.description,
+            )
+
+    return _checks
+
+
+def _evaluate(declared: Check, run: CheckRun, key: str) -> dg.AssetCheckResult:
+    try:
+        return declared.evaluate(run, key)
+    except Exception as error:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"error": f"{type(error).__name__}: {error}"},
+            description=f"the check could not run: {type(error).__name__}: {error}",
+        )
+
+
+def over_keys(keys: Sequence[str], evaluate: Callable[[str], dg.AssetCheckResult]) -> dg.AssetCheckResult:
+    """One result for a check over one partition key, or over every day of a backfill range run.
+
+    For a range, the result fails when any day fails (ERROR if any failing day is ERROR), carries
+    the first failing day's metadata (else the last day's) and lists the failing days.
+    """
+    if len(keys) == 1:
+        return evaluate(keys[0])
+    results = {key: evaluate(key) for key in keys}
+    failing = {key: r for key, r in results.items() if not r.passed}
+    shown = next(iter(failing.values()), results[keys[-1]])
+    error = any(r.severity == dg.AssetCheckSeverity.ERROR for r in failing.values())
+    return dg.AssetCheckResult(
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if error or not failing else dg.AssetCheckSeverity.WARN,
+        metadata={
+            **shown.metadata,
+            "days_checked": len(keys),
+            "failing_days": dg.MetadataValue.json(sorted(failing)),
+        },
+        description="; ".join(f"{key}: {r.description or 'failed'}" for key, r in list(failing.items())[:3])
+        or None,
+    )

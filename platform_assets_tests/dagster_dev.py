@@ -1,0 +1,133 @@
+"""A real ``dagster dev`` (webserver + daemon, real processes) for end-to-end tests, and its GraphQL API.
+
+Used by ``test_dagster_dev_e2e.py`` (the UI serves the graph) and ``test_daemon_e2e.py`` (the
+sensors and the run queue run the platform on their own).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, attempts: int = 3) -> dict:
+    """POST a query; a server error (HTTP 5xx) is retried, then raised with the server's answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    attempt = 1
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code < 500 or attempt >= attempts:
+                body = error.read().decode(errors="replace")[:2000]
+                raise GraphQLError(f"HTTP {error.code} for {query[:80]!r}: {body}") from error
+        attempt += 1
+        time.sleep(1)
+
+
+class GraphQLError(RuntimeError):
+    """The webserver answered a GraphQL request with an HTTP error."""
+
+
+@dataclass(frozen=True)
+class DagsterDev:
+    port: int
+    home: Path  # DAGSTER_HOME
+    log: Path  # dagster dev's stderr (webserver, daemon and code server logs)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+@contextmanager
+def dagster_dev(
+    root: Path, env: Mapping[str, str], instance_yaml: str = QUIET_INSTANCE_YAML, startup_timeout: float = 120
+) -> Iterator[DagsterDev]:
+    """``dagster dev -w workspace.yaml`` on a free port, DAGSTER_HOME=root/dagster_home.
+
+    Waits until the server answers and the code location is loaded. Every process it started
+    (webserver, daemon, code servers and the runs they launched) is stopped on exit, also when
+    the test fails: they all share the process group of ``dagster dev``.
+    """
+    port = free_port()
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(instance_yaml)
+    log = root / "dagster_dev.log"
+    full_env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
+    dagster = Path(sys.executable).with_name("dagster")
+    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks the daemon's logging.
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own process group: every child is stopped with it
+        )
+    server = DagsterDev(port=port, home=home, log=log)
+    try:
+        _wait_until_loaded(process, server, startup_timeout)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_loaded(process: subprocess.Popen, server: DagsterDev, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+    entries = None
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"dagster dev exited early ({process.returncode}): {server.log_tail()}")
+        try:
+            # the code location loads in the background after the server answers
+            entries = graphql(server.port, query)["data"]["workspaceOrError"]["locationEntries"]
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                return
+        except (OSError, GraphQLError):
+            pass  # not listening or not serving yet
+        if time.monotonic() > deadline:
+            pytest.fail(f"dagster dev not loaded within {timeout:.0f} s ({entries}): {server.log_tail()}")
+        time.sleep(1)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    # Whatever is left of the group (a run process outliving its daemon, a hung server) is killed.
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait(timeout=10)
