@@ -1,12 +1,14 @@
 """Column lineage traced from the SQL, and data versions derived from a partition's content."""
 
 import datetime as dt
+import json
+from importlib import resources
 
 import dagster as dg
 import pytest
 
 from platform_assets.lib.log_generator import generate_logs
-from platform_assets.lineage import column_lineage
+from platform_assets.lineage import LINEAGE_FILE, column_lineage, trace_all
 from platform_assets.sql import load, load_folder
 
 DEFINITIONS = {d.name: d for d in [*load_folder("marts"), *load_folder("features")]}
@@ -19,6 +21,12 @@ def _deps(table: str) -> dict[str, set[tuple[str, str]]]:
         column: {(d.asset_key.to_user_string(), d.column_name) for d in deps}
         for column, deps in lineage.deps_by_column.items()
     }
+
+
+def test_the_traced_lineage_file_is_up_to_date_with_the_sql():
+    """Runs read sql/column_lineage.json; tracing the SQL again must give the same file."""
+    committed = json.loads(resources.files("platform_assets.sql").joinpath(LINEAGE_FILE).read_text("utf-8"))
+    assert committed == trace_all(), "stale: run `python -m platform_assets.lineage` and commit the file"
 
 
 def test_lineage_names_the_columns_each_mart_column_is_computed_from():
