@@ -117,6 +117,27 @@ def offenders(rows: pd.DataFrame, total_column: str = "offending") -> tuple[int,
     return count, sample_markdown(rows.drop(columns=[total_column]))
 
 
+def offender_result(
+    rows: pd.DataFrame,
+    count_name: str,
+    failure: str,
+    /,
+    *,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    **metadata: object,
+) -> dg.AssetCheckResult:
+    """The result of a check whose query returns a sample of offending rows (see ``offenders``):
+    it passes when there are none; ``failure`` (a template with ``{count}``) describes a failure,
+    and ``metadata`` is recorded beside the count and the sample."""
+    count, sample = offenders(rows)
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=severity,
+        metadata={count_name: count, **metadata, "sample": sample},
+        description=failure.format(count=count) if count else None,
+    )
+
+
 def sample_markdown(rows: pd.DataFrame, limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
     """The first ``limit`` rows as a markdown table (long cells cut), for check metadata."""
     head = rows.head(limit).astype(object)

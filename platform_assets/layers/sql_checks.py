@@ -12,7 +12,7 @@ import re
 
 import dagster as dg
 
-from platform_assets.quality import Check, CheckRun, check, offenders
+from platform_assets.quality import Check, CheckRun, check, offender_result
 from platform_assets.sql import SqlDefinition
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -58,11 +58,12 @@ def keys_check(definition: SqlDefinition, layer: str) -> Check:
             [day],
         )
         total = run.warehouse(f"SELECT count(*) AS n FROM {partition_rows(definition)}", [day])
-        count, sample = offenders(rows)
-        return dg.AssetCheckResult(
-            passed=count == 0,
-            metadata={"rows": int(total["n"][0]), "offending_keys": count, "grain": keys, "sample": sample},
-            description=f"{count} keys of {definition.name} {day} are NULL or repeated" if count else None,
+        return offender_result(
+            rows,
+            "offending_keys",
+            f"{{count}} keys of {definition.name} {day} are NULL or repeated",
+            rows=int(total["n"][0]),
+            grain=keys,
         )
 
     return keys_not_null_and_unique
@@ -88,17 +89,11 @@ def rates_check(definition: SqlDefinition, layer: str) -> Check | None:
             f"FROM {partition_rows(definition)} WHERE {outside} ORDER BY {keys} LIMIT 5",
             [day],
         )
-        count, sample = offenders(rows)
-        return dg.AssetCheckResult(
-            passed=count == 0,
-            metadata={
-                "rows_outside_0_1": count,
-                "rate_columns": dg.MetadataValue.json(rates),
-                "sample": sample,
-            },
-            description=f"{count} rows of {definition.name} {day} have a rate outside [0, 1]"
-            if count
-            else None,
+        return offender_result(
+            rows,
+            "rows_outside_0_1",
+            f"{{count}} rows of {definition.name} {day} have a rate outside [0, 1]",
+            rate_columns=dg.MetadataValue.json(rates),
         )
 
     return rates_within_0_1

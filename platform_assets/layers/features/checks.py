@@ -7,7 +7,7 @@ import dagster as dg
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.lib.feature_spec import FEATURE_SPEC
-from platform_assets.quality import CheckRun, check, checks_step, offenders
+from platform_assets.quality import CheckRun, check, checks_step, offender_result
 from platform_assets.sql import load
 
 FEATURES_SQL = load("features/session_features")
@@ -72,13 +72,8 @@ SELECT *, count(*) OVER () AS offending FROM checked WHERE problem <> '' ORDER B
 )
 def no_label_leakage(run: CheckRun, day: str) -> dg.AssetCheckResult:
     rows = run.warehouse(_LEAKAGE_SQL, [day])
-    count, sample = offenders(rows)
-    return dg.AssetCheckResult(
-        passed=count == 0,
-        metadata={"leaking_rows": count, "sample": sample},
-        description=None
-        if not count
-        else f"{count} feature rows use information from after the session start",
+    return offender_result(
+        rows, "leaking_rows", "{count} feature rows use information from after the session start"
     )
 
 

@@ -25,6 +25,7 @@ from platform_assets.quality import (
     CheckRun,
     check,
     checks_step,
+    offender_result,
     offenders,
     parquet_source,
     sample_markdown,
@@ -237,11 +238,11 @@ def timestamps_in_partition_day(run: CheckRun, key: str) -> dg.AssetCheckResult:
         "WHERE ts IS NULL OR event_date IS DISTINCT FROM folder_day OR CAST(ts AS DATE) <> folder_day "
         "ORDER BY source_line LIMIT 5",
     )
-    count, sample = offenders(rows)
-    return dg.AssetCheckResult(
-        passed=count == 0,
-        metadata={"fragments": len(fragments), "events_outside_their_day": count, "sample": sample},
-        description=None if not count else f"{count} events are stored under another day's folder",
+    return offender_result(
+        rows,
+        "events_outside_their_day",
+        "{count} events are stored under another day's folder",
+        fragments=len(fragments),
     )
 
 
@@ -260,17 +261,13 @@ def no_future_timestamps(run: CheckRun, key: str) -> dg.AssetCheckResult:
         f"FROM {_events(_fragments(run.engine, key))} WHERE ts > ? ORDER BY ts DESC LIMIT 5",
         [limit],
     )
-    count, sample = offenders(rows)
-    return dg.AssetCheckResult(
-        passed=count == 0,
+    return offender_result(
+        rows,
+        "future_events",
+        f"{{count}} events are later than {limit:%Y-%m-%d %H:%M} UTC",
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "future_events": count,
-            "latest_allowed": limit.isoformat(sep=" ", timespec="seconds"),
-            "tolerance_hours": run.quality.future_tolerance_hours,
-            "sample": sample,
-        },
-        description=None if not count else f"{count} events are later than {limit:%Y-%m-%d %H:%M} UTC",
+        latest_allowed=limit.isoformat(sep=" ", timespec="seconds"),
+        tolerance_hours=run.quality.future_tolerance_hours,
     )
 
 
@@ -297,11 +294,8 @@ def quarantine_rows_account_for_lines(run: CheckRun, key: str) -> dg.AssetCheckR
         "ORDER BY source_line LIMIT 5",
         [key],
     )
-    count, sample = offenders(rows)
-    return dg.AssetCheckResult(
-        passed=count == 0,
-        metadata={"offending_rows": count, "sample": sample},
-        description=None if not count else f"{count} quarantine rows do not account for a line of {key}",
+    return offender_result(
+        rows, "offending_rows", f"{{count}} quarantine rows do not account for a line of {key}"
     )
 
 

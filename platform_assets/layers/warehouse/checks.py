@@ -18,6 +18,7 @@ from platform_assets.quality import (
     CheckRun,
     check,
     checks_step,
+    offender_result,
     offenders,
     parquet_source,
     sample_markdown,
@@ -156,21 +157,15 @@ def hourly_5xx_share(run: CheckRun, day: str) -> dg.AssetCheckResult:
          "share_5xx": round(float(r.share_5xx), 4)}
         for r in rows.itertuples()
     ]  # fmt: skip
-    count, sample = offenders(rows)
     hours = ", ".join(f"{f['hour']:02d}:00 ({f['server_errors']} of {f['requests']})" for f in flagged)
-    return dg.AssetCheckResult(
-        passed=count == 0,
+    return offender_result(
+        rows,
+        "hours_flagged",
+        f"{day}: 5xx share above {run.quality.hourly_5xx_share:.0%} in UTC hour(s) {hours}",
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "flagged_hours": dg.MetadataValue.json(flagged),
-            "hours_flagged": count,
-            "share_threshold": run.quality.hourly_5xx_share,
-            "min_requests": run.quality.hourly_5xx_min_requests,
-            "sample": sample,
-        },
-        description=f"{day}: 5xx share above {run.quality.hourly_5xx_share:.0%} in UTC hour(s) {hours}"
-        if count
-        else None,
+        flagged_hours=dg.MetadataValue.json(flagged),
+        share_threshold=run.quality.hourly_5xx_share,
+        min_requests=run.quality.hourly_5xx_min_requests,
     )
 
 
