@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import pydantic
 
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.lib.layout import sql_string
 from platform_assets.storage import PlatformStorage
 
@@ -162,7 +162,7 @@ class CheckRun:
     """What a check reads: the run's resources, its Dagster instance, and two DuckDB connections
     opened on first use and shared by the checks of one step (:meth:`close` ends them)."""
 
-    engine: DuckDBEngine
+    engine: PlatformEngine
     quality: QualityThresholds
     storage: PlatformStorage
     instance: dg.DagsterInstance
@@ -231,7 +231,7 @@ def checks_step(name: str, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(specs=[c.spec for c in checks], name=name, can_subset=True)
     def _checks(
         context: dg.AssetCheckExecutionContext,
-        engine: DuckDBEngine,
+        engine: PlatformEngine,
         quality: QualityThresholds,
         storage: PlatformStorage,
     ):

@@ -11,13 +11,50 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from platform_assets.engines.resource import DEFAULT_AUTO_SPARK_MIN_BYTES
 from platform_assets.freshness import FreshnessWindows
 from platform_assets.quality import QualityThresholds
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark", "auto")
 ENVIRONMENTS = ("local",)
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the Spark engine connects (``PLATFORM_SPARK_*``); validated when a session starts."""
+
+    master: str = "local[*]"
+    driver_memory: str = "2g"
+    executor_memory: str = "2g"
+    shuffle_partitions: int = 8
+    lake_uri: str = ""  # default: the local lake under PLATFORM_DATA_DIR
+    conf: dict[str, str] = field(default_factory=dict)  # any other spark.* setting
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SparkSettings:
+        conf: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in env.get("PLATFORM_SPARK_CONF", "").split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip().startswith("spark."):
+                raise ValueError(
+                    f"PLATFORM_SPARK_CONF: {item!r} is not spark.KEY=VALUE (entries are separated by commas)"
+                )
+            conf[key.strip()] = value.strip()
+        partitions = env.get("PLATFORM_SPARK_SHUFFLE_PARTITIONS", "8").strip()
+        if not (partitions.isascii() and partitions.isdigit()) or int(partitions) < 1:
+            raise ValueError(
+                f"PLATFORM_SPARK_SHUFFLE_PARTITIONS={partitions!r}: expected a whole number >= 1"
+            )
+        return cls(
+            master=env.get("PLATFORM_SPARK_MASTER", "local[*]").strip(),
+            driver_memory=env.get("PLATFORM_SPARK_DRIVER_MEMORY", "2g").strip(),
+            executor_memory=env.get("PLATFORM_SPARK_EXECUTOR_MEMORY", "2g").strip(),
+            shuffle_partitions=int(partitions),
+            lake_uri=env.get("PLATFORM_SPARK_LAKE_URI", "").strip(),
+            conf=conf,
+        )
 
 
 @dataclass(frozen=True)
@@ -26,6 +63,9 @@ class PlatformSettings:
 
     data_dir: Path
     engine: str = "duckdb"
+    # auto: Spark when a step reads at least this many bytes (PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES)
+    auto_spark_min_bytes: int = DEFAULT_AUTO_SPARK_MIN_BYTES
+    spark: SparkSettings = field(default_factory=SparkSettings)
     env: str = "local"
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = 0
@@ -55,6 +95,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
     return PlatformSettings(
         data_dir=data_dir,
         engine=env.get("PLATFORM_ENGINE", "duckdb").strip().lower(),
+        auto_spark_min_bytes=_auto_threshold(env.get("PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES")),
+        spark=SparkSettings.from_env(env),
         env=env.get("PLATFORM_ENV", "local").strip().lower(),
         duckdb_memory_limit=env.get("PLATFORM_DUCKDB_MEMORY_LIMIT", "2GB"),
         duckdb_threads=int(env.get("PLATFORM_DUCKDB_THREADS", "0")),
@@ -62,6 +104,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
         quality=QualityThresholds.from_env(env),
         freshness=FreshnessWindows.from_env(env),
     )
+
+
+def _auto_threshold(raw: str | None) -> int:
+    """``PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES``: bytes, with an optional K/M/G/T suffix (powers of 1024)."""
+    if raw is None or not raw.strip():
+        return DEFAULT_AUTO_SPARK_MIN_BYTES
+    text = raw.strip().upper().removesuffix("B")
+    scale = 1
+    if text and text[-1] in "KMGT":
+        scale = 1024 ** ("KMGT".index(text[-1]) + 1)
+        text = text[:-1]
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(
+            f"PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES={raw!r}: expected a size in bytes such as 8G or 500M"
+        )
+    return int(text) * scale
 
 
 def _sensor_interval(raw: str | None) -> int:

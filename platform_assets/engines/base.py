@@ -57,6 +57,8 @@ class TableWrite:
     partition: dt.date | None = None
     # rows and a hash of their content: equal when the partition's data is equal
     fingerprint: str = ""
+    engine: str = ""  # which engine computed the rows
+    input_bytes: int = 0  # lake Parquet bytes the views read
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class IngestResult:
     stream_error: str | None
     event_columns: list[Column]
     fragments: list[str]
+    engine: str = ""  # which engine parsed the file
+    input_bytes: int = 0  # size of the landed file
 
     @property
     def events(self) -> int:

@@ -52,3 +52,16 @@ def duckdb_prelude() -> list[str]:
         "CREATE OR REPLACE TEMP MACRO regex_match(s, p) AS regexp_matches(s, p)",
         "CREATE OR REPLACE TEMP MACRO regex_group(s, p, i) AS regexp_extract(s, p, i)",
     ]
+
+
+def spark_prelude() -> list[str]:
+    """``CREATE TEMPORARY FUNCTION`` statements (Spark SQL functions, Spark 4) that give Spark the
+    shared function names, each matching its DuckDB macro above."""
+    return [
+        "CREATE OR REPLACE TEMPORARY FUNCTION epoch_millis(ts TIMESTAMP_NTZ) RETURNS BIGINT "
+        "RETURN unix_millis(CAST(ts AS TIMESTAMP))",
+        "CREATE OR REPLACE TEMPORARY FUNCTION iso_dow(ts TIMESTAMP_NTZ) RETURNS INT "
+        "RETURN ((dayofweek(ts) + 5) % 7) + 1",
+        "CREATE OR REPLACE TEMPORARY FUNCTION add_days(d DATE, n INT) RETURNS DATE RETURN date_add(d, n)",
+        "CREATE OR REPLACE TEMPORARY FUNCTION days_between(a DATE, b DATE) RETURNS INT RETURN datediff(b, a)",
+    ]

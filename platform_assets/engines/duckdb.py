@@ -303,13 +303,43 @@ class DuckDBEngine(dg.ConfigurableResource):
         views: dict[str, View],
         partition: dt.date,
     ) -> TableWrite:
-        table = _identifier(definition.name)
-        column = _identifier(definition.partition_column or "")
         input_rows = {}
         for view_name, view in views.items():
             self._create_view(con, view_name, view)
             input_rows[view_name] = con.execute(f"SELECT count(*) FROM {view_name}").fetchone()[0]
         con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {definition.sql}")
+        return self._commit_result(con, definition, partition, input_rows)
+
+    def load_partition(
+        self, definition: SqlDefinition, rows: pa.Table, partition: dt.date, input_rows: dict[str, int]
+    ) -> TableWrite:
+        """Replace one partition with rows another engine computed (as a DuckDB write would).
+
+        Timestamps with a time zone (Spark's ``TIMESTAMP``) are stored as naive UTC, the
+        warehouse's convention, so the table's types do not depend on the engine.
+        """
+        naive = [
+            pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) else f
+            for f in rows.schema
+        ]
+        rows = rows.cast(pa.schema(naive))
+        self.layout.ensure()
+        with closing(self.connect(str(self.layout.warehouse_db))) as con:
+            con.register("_computed", rows)
+            con.execute("CREATE OR REPLACE TEMP TABLE _result AS SELECT * FROM _computed")
+            con.unregister("_computed")
+            return self._commit_result(con, definition, partition, input_rows)
+
+    def _commit_result(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        definition: SqlDefinition,
+        partition: dt.date,
+        input_rows: dict[str, int],
+    ) -> TableWrite:
+        """Replace the partition of ``definition``'s table with the temp table ``_result``."""
+        table = _identifier(definition.name)
+        column = _identifier(definition.partition_column or "")
         foreign = con.execute(
             f"SELECT count(*) FROM _result WHERE {column} IS DISTINCT FROM ?", [partition]
         ).fetchone()[0]
@@ -352,6 +382,18 @@ class DuckDBEngine(dg.ConfigurableResource):
             partition=partition,
             fingerprint=f"{rows}-{int(content_hash):x}",
         )
+
+    def rows(self, view: WarehouseRows) -> pa.Table:
+        """The rows a warehouse view shows, as Arrow (another engine's input)."""
+        with closing(self.connect(str(self.layout.warehouse_db), read_only=True)) as con:
+            self._create_view(con, "_rows", view)
+            return con.execute("SELECT * FROM _rows").to_arrow_table()
+
+    def empty_lake_events(self) -> pa.Table:
+        """No rows, with the lake events schema (a range of days nothing landed for)."""
+        with closing(self.connect()) as con:
+            self._create_empty_events_view(con, "_empty")
+            return con.execute("SELECT * FROM _empty").to_arrow_table()
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run a read-only query against the warehouse and return a DataFrame."""

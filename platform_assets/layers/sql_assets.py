@@ -14,7 +14,7 @@ import warnings
 import dagster as dg
 
 from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.lineage import column_lineage
 from platform_assets.metadata import table_metadata
 from platform_assets.partitions import event_days
@@ -76,11 +76,13 @@ def _days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(key) for key in context.partition_keys]
 
 
-def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite], engine_name: str):
+def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite]):
     """One materialization of ``key`` covering every day written in this run."""
     rows_by_day = {w.partition.isoformat(): w.rows for w in writes if w.partition}
     metadata: dict[str, object] = {
-        "engine": engine_name,
+        "engine": ", ".join(sorted({w.engine for w in writes})),
+        "input_bytes": sum(w.input_bytes for w in writes),
+        "input_rows_total": sum(sum(w.input_rows.values()) for w in writes),
         "rows_by_day": dg.MetadataValue.json(rows_by_day),
         "replaced_rows": sum(w.replaced_rows for w in writes),
     }
@@ -118,14 +120,15 @@ def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[st
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
-    def _sql_assets(context: dg.AssetExecutionContext, engine: DuckDBEngine):
+    def _sql_assets(context: dg.AssetExecutionContext, engine: PlatformEngine):
         days = _days(context)
         for key, d in by_key.items():
             if key not in context.selected_asset_keys:
                 continue
             writes = list(engine.write_partitions(PartitionWrite(d, _views(d, day), day) for day in days))
             rows = sum(w.rows for w in writes)
-            context.log.info(f"{d.name}: {rows} rows over {len(days)} day(s) by {engine.name}")
-            yield _result(d, key, writes, engine.name)
+            ran = ", ".join(sorted({w.engine for w in writes}))
+            context.log.info(f"{d.name}: {rows} rows over {len(days)} day(s) by {ran}")
+            yield _result(d, key, writes)
 
     return _sql_assets

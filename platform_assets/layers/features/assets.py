@@ -7,4 +7,4 @@ from platform_assets.sql import load_folder
 
 SESSION_FEATURES = dg.AssetKey(["features", "session_features"])
 
-feature_assets = [build_sql_assets(load_folder("features"), "features", {"duckdb", "sql"})]
+feature_assets = [build_sql_assets(load_folder("features"), "features", {"duckdb", "spark", "sql"})]

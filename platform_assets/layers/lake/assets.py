@@ -4,8 +4,8 @@ import hashlib
 
 import dagster as dg
 
-from platform_assets.engines.dialect import duckdb_prelude
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.dialect import duckdb_prelude, spark_prelude
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.raw.assets import LOG_FILES
 from platform_assets.lib.layout import file_id
 from platform_assets.lib.line_reader import file_facts
@@ -23,7 +23,11 @@ LINES_RECONCILE = "lines_reconcile"
 # and the UI marks the lake and everything below it as unsynced.
 LAKE_CODE_VERSION = hashlib.sha256(
     "\n".join(
-        [*(load(f"lake/{name}").sql for name in ("parse_lines", "events", "quarantine")), *duckdb_prelude()]
+        [
+            *(load(f"lake/{name}").sql for name in ("parse_lines", "events", "quarantine")),
+            *duckdb_prelude(),
+            *spark_prelude(),
+        ]
     ).encode()
 ).hexdigest()[:12]
 
@@ -34,7 +38,7 @@ def _lake_spec(key: dg.AssetKey, sql: str) -> dg.AssetSpec:
         key,
         description=load(sql).description,
         deps=[LOG_FILES],
-        kinds={"parquet", "duckdb"},
+        kinds={"parquet", "duckdb", "spark"},
         group_name="lake",
         owners=["team:data-platform"],
         code_version=LAKE_CODE_VERSION,
@@ -55,7 +59,7 @@ def _lake_spec(key: dg.AssetKey, sql: str) -> dg.AssetSpec:
     partitions_def=log_files,
     name="lake_ingest",
 )
-def lake_ingest(context: dg.AssetExecutionContext, engine: DuckDBEngine, storage: PlatformStorage):
+def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, storage: PlatformStorage):
     """Parse one landed file into lake events (per UTC day) and its quarantine, atomically."""
     key = context.partition_key
     path = storage.layout.landed_path(key)
@@ -78,6 +82,8 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: DuckDBEngine, storage
         "days": dg.MetadataValue.json(sorted(result.events_by_day)),
         "fragments": dg.MetadataValue.json(result.fragments),
         "lines": result.lines,
+        "engine": result.engine,
+        "input_bytes": result.input_bytes,
     }
     yield dg.MaterializeResult(asset_key=EVENTS, metadata=events_metadata, data_version=version)
     yield dg.MaterializeResult(

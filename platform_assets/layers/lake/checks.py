@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
 from platform_assets.lib.layout import file_id
 from platform_assets.quality import (
@@ -58,7 +58,7 @@ EVENT_IDENTITY = (
 STREAM_MARKER = "corrupt compressed stream%"
 
 
-def _fragments(engine: DuckDBEngine, key: str) -> list[Path]:
+def _fragments(engine: PlatformEngine, key: str) -> list[Path]:
     return engine.layout.fragments_of(file_id(key))
 
 
@@ -66,7 +66,7 @@ def _events(paths: list[Path], filename: bool = False) -> str:
     return parquet_source(paths, EVENT_TYPES, filename=filename)
 
 
-def _quarantine(engine: DuckDBEngine, key: str) -> str:
+def _quarantine(engine: PlatformEngine, key: str) -> str:
     path = engine.layout.quarantine_file(file_id(key))
     return parquet_source([path] if path.exists() else [], QUARANTINE_TYPES)
 

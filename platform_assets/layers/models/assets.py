@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.storage import PlatformStorage
 
@@ -46,7 +46,10 @@ def _confusion_markdown(at: dict) -> str:
     ],
 )
 def conversion_model(
-    context: dg.AssetExecutionContext, config: TrainingConfig, engine: DuckDBEngine, storage: PlatformStorage
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    engine: PlatformEngine,
+    storage: PlatformStorage,
 ):
     """Predicts at session start whether a session converts (scikit-learn pipeline, skops file)."""
     sql = "SELECT * FROM session_features"

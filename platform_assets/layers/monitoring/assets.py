@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.models.assets import CONVERSION_MODEL
 from platform_assets.lib.feature_spec import FEATURE_SPEC
@@ -28,7 +28,7 @@ class DriftConfig(dg.Config):
     code_version="1",
 )
 def feature_drift(
-    context: dg.AssetExecutionContext, config: DriftConfig, engine: DuckDBEngine, storage: PlatformStorage
+    context: dg.AssetExecutionContext, config: DriftConfig, engine: PlatformEngine, storage: PlatformStorage
 ) -> dg.MaterializeResult:
     """Evidently data-drift report (HTML + JSON) of the day's features vs the model's training sample."""
     from platform_assets.lib.drift import compute_drift  # imports Evidently (slow): only when run

@@ -5,4 +5,4 @@ from __future__ import annotations
 from platform_assets.layers.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
-mart_assets = [build_sql_assets(load_folder("marts"), "warehouse", {"duckdb", "sql"})]
+mart_assets = [build_sql_assets(load_folder("marts"), "warehouse", {"duckdb", "spark", "sql"})]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.layers.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.quality import (
@@ -29,7 +29,7 @@ LAYER = "warehouse"
 MARTS = load_folder("marts")
 
 
-def lake_day(engine: DuckDBEngine, day: str) -> str:
+def lake_day(engine: PlatformEngine, day: str) -> str:
     """The lake events of one UTC day: every fragment under ``lake/events/date=<day>/``."""
     return parquet_source(engine.layout.day_fragments(day), EVENT_TYPES)
 

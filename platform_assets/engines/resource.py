@@ -1,0 +1,99 @@
+"""The ``engine`` resource the assets use: DuckDB, Spark, or ``auto`` (Spark for large inputs).
+
+The choice is configuration, never a branch in an asset: ``kind`` comes from ``PLATFORM_ENGINE``
+and can be set per run in Dagster's run config::
+
+    resources:
+      engine:
+        config:
+          kind: spark              # duckdb | spark | auto
+          auto_spark_min_bytes: 2147483648
+
+``auto`` weighs the bytes a step reads (the landed file for the lake; the lake Parquet of the
+days a mart reads) against ``auto_spark_min_bytes``. Whatever ran, the warehouse stays
+``warehouse.duckdb``: reads, checks and the model go through DuckDB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from platform_assets.engines.base import IngestResult, PartitionWrite, TableWrite
+from platform_assets.engines.duckdb import DuckDBEngine
+from platform_assets.engines.spark import SparkEngine
+from platform_assets.lib.layout import DataLayout
+
+ENGINE_KINDS = ("duckdb", "spark", "auto")
+# Measured in benchmarks/RESULTS.md ("engines"): below this, DuckDB on one machine beats Spark;
+# see README "Choosing the engine" for the figures behind the default.
+DEFAULT_AUTO_SPARK_MIN_BYTES = 8 << 30
+
+
+class PlatformEngine(dg.ConfigurableResource):
+    """Runs ingestion and partition writes on the configured engine; reads the DuckDB warehouse."""
+
+    kind: str = "duckdb"
+    auto_spark_min_bytes: int = DEFAULT_AUTO_SPARK_MIN_BYTES
+    duckdb: DuckDBEngine
+    spark: SparkEngine
+
+    def choose(self, input_bytes: int) -> DuckDBEngine | SparkEngine:
+        """The engine for a step that reads ``input_bytes``."""
+        if self.kind not in ENGINE_KINDS:
+            raise ValueError(
+                f"engine kind {self.kind!r} (PLATFORM_ENGINE or run config resources.engine.config.kind): "
+                f"expected one of {', '.join(ENGINE_KINDS)}"
+            )
+        if self.kind == "spark" or (self.kind == "auto" and input_bytes >= self.auto_spark_min_bytes):
+            return self.spark
+        return self.duckdb
+
+    # -- what the layers ask for --------------------------------------------------------------
+
+    def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
+        """Parse one landed file into the lake with the engine its size calls for."""
+        size = Path(path).stat().st_size
+        engine = self.choose(size)
+        result = engine.ingest_log_file(path, source_file, fid)
+        return dataclasses.replace(result, engine=engine.name, input_bytes=size)
+
+    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
+        """Replace each partition; the engine is chosen once for the batch, by the lake bytes
+        its views read (a backfill's days together)."""
+        writes = list(writes)
+        sizes = [sum(self.spark.input_bytes(v) for v in w.views.values()) for w in writes]
+        engine = self.choose(sum(sizes))
+        if isinstance(engine, SparkEngine):
+            results = engine.write_partitions(writes, self.duckdb)
+        else:
+            results = engine.write_partitions(writes)
+        for size, result in zip(sizes, results, strict=True):
+            yield dataclasses.replace(result, engine=engine.name, input_bytes=size)
+
+    def write_partition(self, write: PartitionWrite) -> TableWrite:
+        return next(iter(self.write_partitions([write])))
+
+    # -- the warehouse is DuckDB whichever engine wrote it --------------------------------------
+
+    @property
+    def layout(self) -> DataLayout:
+        return self.duckdb.layout
+
+    def connect(self, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return self.duckdb.connect(database, read_only=read_only)
+
+    def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.duckdb.read_frame(sql, params)
+
+    def table_exists(self, table: str) -> bool:
+        return self.duckdb.table_exists(table)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """The Spark session, if this run started one, ends with the run."""
+        self.spark.stop()
