@@ -177,7 +177,8 @@ def train_model(
     """
     frame = _validated(features, spec, min_rows)
     dates = pd.to_datetime(frame[spec.time_column]).dt.normalize()
-    cutoff = _holdout_start(dates, holdout_days, holdout_fraction)
+    counts = day_counts(dates)
+    cutoff = holdout_start(counts, holdout_days, holdout_fraction)
     is_holdout = (dates >= cutoff).to_numpy()
     train, holdout = frame[~is_holdout], frame[is_holdout]
     _check_split(train, holdout, spec)
@@ -188,22 +189,15 @@ def train_model(
     pipeline.fit(x_train, y_train)
     baseline = DummyClassifier(strategy="prior").fit(x_train, y_train)
 
-    model_metrics = _evaluate(pipeline, x_train, y_train, x_holdout, y_holdout)
-    baseline_metrics = _evaluate(baseline, x_train, y_train, x_holdout, y_holdout)
-    beats = bool(
-        model_metrics["roc_auc"] > baseline_metrics["roc_auc"] + min_auc_margin
-        and model_metrics["log_loss"] < baseline_metrics["log_loss"]
+    split = describe_split(counts, cutoff)
+    metrics = assemble_metrics(
+        model=_evaluate(pipeline, x_train, y_train, x_holdout, y_holdout),
+        baseline=_evaluate(baseline, x_train, y_train, x_holdout, y_holdout),
+        positive_rate_train=float(y_train.mean()),
+        positive_rate_holdout=float(y_holdout.mean()),
+        split=split,
+        min_auc_margin=min_auc_margin,
     )
-    split = _describe_split(dates[~is_holdout], dates[is_holdout])
-    metrics = {
-        "model": model_metrics,
-        "baseline": baseline_metrics,
-        "beats_baseline": beats,
-        "min_auc_margin": float(min_auc_margin),
-        "positive_rate_train": float(y_train.mean()),
-        "positive_rate_holdout": float(y_holdout.mean()),
-        "split": split.as_dict(),
-    }
     # The drift reference is the most recent training week: history features (prior sessions...)
     # keep growing while the first weeks of history accumulate, and comparing a new day with the
     # whole window would report that warm-up as drift.
@@ -228,35 +222,85 @@ def train_model(
     return TrainingResult(pipeline, metrics, split, sample.reset_index(drop=True), params)
 
 
-def _validated(features: pd.DataFrame, spec: FeatureSpec, min_rows: int) -> pd.DataFrame:
-    missing = [c for c in spec.required if c not in features.columns]
+@dataclass(frozen=True)
+class TableProfile:
+    """What validation needs to know about a feature table, whatever holds it (pandas, Spark)."""
+
+    rows: int
+    null_times: int
+    invalid_labels: int  # null, or neither 0 nor 1
+    empty_features: tuple[str, ...]  # feature columns null in every row
+    days: int  # distinct days of the time column
+
+
+def check_columns(columns: list[str] | tuple[str, ...], spec: FeatureSpec) -> None:
+    missing = [c for c in spec.required if c not in columns]
     if missing:
         raise TrainingDataError(f"feature table is missing columns: {missing}")
-    if len(features) < min_rows:
-        raise TrainingDataError(f"too few rows to train: {len(features)} (minimum {min_rows})")
-    if features[spec.time_column].isna().any():
+
+
+def check_profile(profile: TableProfile, spec: FeatureSpec, min_rows: int) -> None:
+    """Refuse a table that cannot train a trustworthy model (same rules for every trainer)."""
+    if profile.rows < min_rows:
+        raise TrainingDataError(f"too few rows to train: {profile.rows} (minimum {min_rows})")
+    if profile.null_times:
         raise TrainingDataError(f"{spec.time_column} is null in some rows")
-    labels = features[spec.label]
-    if labels.isna().any() or not labels.isin([0, 1]).all():
+    if profile.invalid_labels:
         raise TrainingDataError(f"{spec.label} must be 0 or 1 in every row")
-    empty = [c for c in spec.features if features[c].isna().all()]
-    if empty:
-        raise TrainingDataError(f"feature columns entirely null: {empty}")
-    days = pd.to_datetime(features[spec.time_column]).dt.normalize().nunique()
-    if days < 2:
+    if profile.empty_features:
+        raise TrainingDataError(f"feature columns entirely null: {list(profile.empty_features)}")
+    if profile.days < 2:
         raise TrainingDataError(
-            f"need at least 2 distinct {spec.time_column} values for a time split, got {days}"
+            f"need at least 2 distinct {spec.time_column} values for a time split, got {profile.days}"
         )
+
+
+def check_split_classes(
+    classes: dict[str, list[int]], rows: dict[str, int], empty_train_features: list[str], spec: FeatureSpec
+) -> None:
+    """Both parts of the split hold both classes; no feature is entirely null in training rows.
+
+    ``classes`` and ``rows`` are keyed by ``"training"`` and ``"holdout"``.
+    """
+    for name in ("training", "holdout"):
+        if len(classes[name]) < 2:
+            raise TrainingDataError(
+                f"{name} rows hold a single class ({spec.label}={classes[name][0]} in all "
+                f"{rows[name]} rows); need both 0 and 1"
+            )
+    if empty_train_features:
+        raise TrainingDataError(
+            f"feature columns entirely null in the training rows: {list(empty_train_features)}"
+        )
+
+
+def _validated(features: pd.DataFrame, spec: FeatureSpec, min_rows: int) -> pd.DataFrame:
+    check_columns(list(features.columns), spec)
+    labels = features[spec.label]
+    profile = TableProfile(
+        rows=len(features),
+        null_times=int(features[spec.time_column].isna().sum()),
+        invalid_labels=int(labels.isna().sum() + (~labels.dropna().isin([0, 1])).sum()),
+        empty_features=tuple(c for c in spec.features if features[c].isna().all()),
+        days=int(pd.to_datetime(features[spec.time_column]).dt.normalize().nunique()),
+    )
+    check_profile(profile, spec, min_rows)
     return features
 
 
-def _holdout_start(dates: pd.Series, holdout_days: int | None, holdout_fraction: float) -> pd.Timestamp:
-    counts = dates.value_counts().sort_index()
+def day_counts(dates: pd.Series) -> pd.Series:
+    """Rows per day (index: normalised Timestamps, ascending): all the time split needs."""
+    return dates.value_counts().sort_index()
+
+
+def holdout_start(counts: pd.Series, holdout_days: int | None, holdout_fraction: float) -> pd.Timestamp:
+    """The first held-out day, from the rows per day (see :func:`day_counts`)."""
+    counts = counts.sort_index()
     n_days = len(counts)
     if holdout_days is None:
         if not 0 < holdout_fraction < 1:
             raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
-        held = counts[::-1].cumsum().to_numpy()[: n_days - 1] / len(dates)
+        held = counts[::-1].cumsum().to_numpy()[: n_days - 1] / counts.sum()
         holdout_days = int(np.argmin(np.abs(held - holdout_fraction))) + 1
     elif not 1 <= holdout_days < n_days:
         raise TrainingDataError(
@@ -266,32 +310,59 @@ def _holdout_start(dates: pd.Series, holdout_days: int | None, holdout_fraction:
 
 
 def _check_split(train: pd.DataFrame, holdout: pd.DataFrame, spec: FeatureSpec) -> None:
-    for name, part in (("training", train), ("holdout", holdout)):
-        classes = sorted(part[spec.label].astype(int).unique())
-        if len(classes) < 2:
-            raise TrainingDataError(
-                f"{name} rows hold a single class ({spec.label}={classes[0]} in all "
-                f"{len(part)} rows); need both 0 and 1"
-            )
-    empty = [c for c in spec.features if train[c].isna().all()]
-    if empty:
-        raise TrainingDataError(f"feature columns entirely null in the training rows: {empty}")
+    check_split_classes(
+        classes={
+            name: sorted(part[spec.label].astype(int).unique())
+            for name, part in (("training", train), ("holdout", holdout))
+        },
+        rows={"training": len(train), "holdout": len(holdout)},
+        empty_train_features=[c for c in spec.features if train[c].isna().all()],
+        spec=spec,
+    )
 
 
-def _describe_split(train_dates: pd.Series, holdout_dates: pd.Series) -> TimeSplit:
+def describe_split(counts: pd.Series, cutoff: pd.Timestamp) -> TimeSplit:
+    """Days and rows on each side of ``cutoff`` (the first held-out day), from rows per day."""
+    counts = counts.sort_index()
+    train, holdout = counts[counts.index < cutoff], counts[counts.index >= cutoff]
+
     def day(value: pd.Timestamp) -> str:
-        return value.date().isoformat()
+        return pd.Timestamp(value).date().isoformat()
 
     return TimeSplit(
-        train_start=day(train_dates.min()),
-        train_end=day(train_dates.max()),
-        holdout_start=day(holdout_dates.min()),
-        holdout_end=day(holdout_dates.max()),
-        train_rows=len(train_dates),
-        holdout_rows=len(holdout_dates),
-        train_days=int(train_dates.nunique()),
-        holdout_days=int(holdout_dates.nunique()),
+        train_start=day(train.index.min()),
+        train_end=day(train.index.max()),
+        holdout_start=day(holdout.index.min()),
+        holdout_end=day(holdout.index.max()),
+        train_rows=int(train.sum()),
+        holdout_rows=int(holdout.sum()),
+        train_days=len(train),
+        holdout_days=len(holdout),
     )
+
+
+def assemble_metrics(
+    *,
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    positive_rate_train: float,
+    positive_rate_holdout: float,
+    split: TimeSplit,
+    min_auc_margin: float,
+) -> dict[str, Any]:
+    """The metrics dict every trainer returns (same keys, same acceptance rule)."""
+    beats = bool(
+        model["roc_auc"] > baseline["roc_auc"] + min_auc_margin and model["log_loss"] < baseline["log_loss"]
+    )
+    return {
+        "model": model,
+        "baseline": baseline,
+        "beats_baseline": beats,
+        "min_auc_margin": float(min_auc_margin),
+        "positive_rate_train": float(positive_rate_train),
+        "positive_rate_holdout": float(positive_rate_holdout),
+        "split": split.as_dict(),
+    }
 
 
 def _best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
@@ -319,16 +390,14 @@ def _at_threshold(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> di
     }
 
 
-def _evaluate(
-    model: Any,
-    x_train: pd.DataFrame,
-    y_train: np.ndarray,
-    x_holdout: pd.DataFrame,
-    y_holdout: np.ndarray,
+def evaluate_probabilities(
+    y_train: np.ndarray, proba_train: np.ndarray, y_holdout: np.ndarray, proba_holdout: np.ndarray
 ) -> dict[str, Any]:
-    """Held-out metrics; the tuned threshold is chosen on training rows only."""
-    proba = model.predict_proba(x_holdout)[:, 1]
-    tuned = _best_f1_threshold(y_train, model.predict_proba(x_train)[:, 1])
+    """Held-out metrics from labels and positive-class probabilities (any trainer); the tuned
+    threshold is chosen on the training rows' probabilities only."""
+    y_holdout = np.asarray(y_holdout, dtype=int)
+    proba = np.asarray(proba_holdout, dtype="float64")
+    tuned = _best_f1_threshold(np.asarray(y_train, dtype=int), np.asarray(proba_train, dtype="float64"))
     return {
         "roc_auc": float(roc_auc_score(y_holdout, proba)),
         "log_loss": float(log_loss(y_holdout, proba, labels=[0, 1])),
@@ -337,3 +406,16 @@ def _evaluate(
         "at_0_5": _at_threshold(y_holdout, proba, 0.5),
         "at_train_best_f1": _at_threshold(y_holdout, proba, tuned),
     }
+
+
+def _evaluate(
+    model: Any,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+) -> dict[str, Any]:
+    """Held-out metrics of a fitted scikit-learn estimator (see :func:`evaluate_probabilities`)."""
+    return evaluate_probabilities(
+        y_train, model.predict_proba(x_train)[:, 1], y_holdout, model.predict_proba(x_holdout)[:, 1]
+    )
