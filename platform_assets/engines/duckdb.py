@@ -387,13 +387,13 @@ class DuckDBEngine(dg.ConfigurableResource):
         """The rows a warehouse view shows, as Arrow (another engine's input)."""
         with closing(self.connect(str(self.layout.warehouse_db), read_only=True)) as con:
             self._create_view(con, "_rows", view)
-            return con.execute("SELECT * FROM _rows").to_arrow_table()
+            return con.sql("SELECT * FROM _rows").to_arrow_table()
 
     def empty_lake_events(self) -> pa.Table:
         """No rows, with the lake events schema (a range of days nothing landed for)."""
         with closing(self.connect()) as con:
             self._create_empty_events_view(con, "_empty")
-            return con.execute("SELECT * FROM _empty").to_arrow_table()
+            return con.sql("SELECT * FROM _empty").to_arrow_table()
 
     def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run a read-only query against the warehouse and return a DataFrame."""
