@@ -109,5 +109,6 @@ def test_definitions_load_from_the_environment(monkeypatch, tmp_path):
 
     loaded = definitions.defs()
     resources = loaded.resources
-    assert resources["engine"].data_dir == str((tmp_path / "d").resolve())
+    assert resources["engine"].duckdb.data_dir == str((tmp_path / "d").resolve())
+    assert resources["engine"].spark.data_dir == str((tmp_path / "d").resolve())
     assert resources["storage"].data_dir == str((tmp_path / "d").resolve())
