@@ -4,6 +4,8 @@ Layout under ``root``::
 
     registry.json             {"versions": [{"version": "v0001", "sha256": ..., ...}, ...]}
     v0001/model.skops         the fitted pipeline (skops, never pickle)
+    v0002/spark_model/        or a Spark ML PipelineModel saved by Spark itself (format "spark-ml":
+                              its sha256 is over every file's relative path and bytes)
     v0001/reference.parquet   sample of the training features, for drift monitoring
     v0001/card.json           metrics, params, training data, code version, created_at
 
@@ -19,6 +21,8 @@ import io
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,9 +36,13 @@ import pandas as pd
 from platform_assets.lib.atomic import atomic_write_bytes, staging_dir
 
 if TYPE_CHECKING:  # scikit-learn and skops take seconds to import: only where a model is used
+    from pyspark.ml import PipelineModel
     from sklearn.pipeline import Pipeline
 
 MODEL_FILE = "model.skops"
+SPARK_MODEL_DIR = "spark_model"
+SKOPS_FORMAT = "skops"
+SPARK_FORMAT = "spark-ml"
 REFERENCE_FILE = "reference.parquet"
 CARD_FILE = "card.json"
 REGISTRY_FILE = "registry.json"
@@ -64,10 +72,12 @@ class ModelVersion:
     sha256: str
     created_at: str
     accepted: bool = True
+    format: str = SKOPS_FORMAT  # or SPARK_FORMAT: load with ModelStore.load_spark
 
     @property
     def model_path(self) -> Path:
-        return self.directory / MODEL_FILE
+        """The skops file, or the Spark ML model directory of a "spark-ml" version."""
+        return self.directory / (SPARK_MODEL_DIR if self.format == SPARK_FORMAT else MODEL_FILE)
 
     @property
     def reference_path(self) -> Path:
@@ -87,6 +97,21 @@ def validate_version(version: str) -> str:
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of_tree(root: Path) -> str:
+    """sha256 over every file under ``root`` (relative POSIX path, size and bytes, in path order):
+    a renamed, added, removed or changed file changes it. Symlinks are refused."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        if path.is_symlink():
+            raise ModelIntegrityError(f"{path} is a symbolic link; a saved model holds none")
+        if path.is_file():
+            data = path.read_bytes()
+            name = path.relative_to(root).as_posix().encode("utf-8")
+            digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big"))
+            digest.update(data)
+    return digest.hexdigest()
 
 
 class ModelStore:
@@ -116,7 +141,12 @@ class ModelStore:
         The bytes that were hashed are the bytes deserialised, so the file cannot change between
         the check and the load.
         """
-        data = self._verified_bytes(self._entry(version), MODEL_FILE, "sha256")
+        entry = self._entry(version)
+        if entry.get("format", SKOPS_FORMAT) != SKOPS_FORMAT:
+            raise ModelIntegrityError(
+                f"model {version} is a {entry['format']} model: load it with load_spark(version)"
+            )
+        data = self._verified_bytes(entry, MODEL_FILE, "sha256")
         import skops.io as sio
         from sklearn.pipeline import Pipeline
 
@@ -124,6 +154,35 @@ class ModelStore:
         if not isinstance(pipeline, Pipeline):
             raise ModelIntegrityError(f"model {version} holds a {type(pipeline).__name__}")
         return pipeline
+
+    def load_spark(self, version: str, scratch: Path | str | None = None) -> PipelineModel:
+        """Load a "spark-ml" version: its directory is copied to a private folder under
+        ``scratch``, the copy is hashed and checked against the registry, and Spark loads that
+        copy, so the files cannot change between the check and the load. Spark's own format: no
+        pickle.
+
+        Some stages (the Imputer's medians) are read lazily by Spark, so the verified copy stays
+        while the model is in use; it is a dot-folder under ``scratch`` (default
+        ``<root>/.loaded``), safe to delete once no process uses the model. Needs an active
+        SparkSession (a local master reads the local path; on a cluster, ``scratch`` must be a
+        folder every executor can read).
+        """
+        entry = self._entry(version)
+        if entry.get("format", SKOPS_FORMAT) != SPARK_FORMAT:
+            raise ModelIntegrityError(f"model {version} is not a {SPARK_FORMAT} model: load it with load()")
+        source = self.root / version / SPARK_MODEL_DIR
+        if not source.is_dir():
+            raise ModelIntegrityError(f"model {version}: {source} is missing")
+        parent = Path(scratch) if scratch else self.root / ".loaded"
+        parent.mkdir(parents=True, exist_ok=True)
+        copy = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=parent)) / SPARK_MODEL_DIR
+        shutil.copytree(source, copy, symlinks=True)
+        if sha256_of_tree(copy) != entry.get("sha256"):
+            shutil.rmtree(copy.parent, ignore_errors=True)
+            raise ModelIntegrityError(f"model {version}: {source} does not match its registered sha256")
+        from pyspark.ml import PipelineModel
+
+        return PipelineModel.load(str(copy))
 
     def reference(self, version: str) -> pd.DataFrame:
         """The training reference sample saved with ``version`` (checked against the registry)."""
@@ -145,28 +204,65 @@ class ModelStore:
     ) -> ModelVersion:
         """Write a new version (model, reference sample, card) and register it; a version that
         failed its acceptance checks is kept on record but not returned by :meth:`latest`."""
+        import skops.io as sio
+
+        model_bytes = sio.dumps(pipeline)
+
+        def write_model(staging: Path) -> str:
+            (staging / MODEL_FILE).write_bytes(model_bytes)
+            return sha256_of(model_bytes)
+
+        return self._save(write_model, SKOPS_FORMAT, metrics, reference, info, accepted)
+
+    def save_spark(
+        self,
+        model: PipelineModel,
+        metrics: dict[str, Any],
+        reference: pd.DataFrame,
+        info: dict[str, Any],
+        accepted: bool = True,
+    ) -> ModelVersion:
+        """Like :meth:`save`, for a Spark ML PipelineModel: written by ``model.write()`` into the
+        version's ``spark_model/`` folder, registered with the sha256 of that folder's files
+        (:func:`sha256_of_tree`). The model store must be a path the Spark driver writes locally
+        (a local master); ``load_spark`` reads it back."""
+
+        def write_model(staging: Path) -> str:
+            target = staging / SPARK_MODEL_DIR
+            model.write().overwrite().save(str(target))
+            return sha256_of_tree(target)
+
+        return self._save(write_model, SPARK_FORMAT, metrics, reference, info, accepted)
+
+    def _save(
+        self,
+        write_model: Any,
+        model_format: str,
+        metrics: dict[str, Any],
+        reference: pd.DataFrame,
+        info: dict[str, Any],
+        accepted: bool,
+    ) -> ModelVersion:
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             entries = self._entries()
             version = self._next_version(entries)
             created_at = datetime.now(UTC).isoformat(timespec="seconds")
-            import skops.io as sio
-
-            model_bytes = sio.dumps(pipeline)
-            card = {
-                "version": version,
-                "created_at": created_at,
-                "model_sha256": sha256_of(model_bytes),
-                "code_version": info.get("code_version"),
-                "params": info.get("params", {}),
-                "training_data": info.get("training_data", {}),
-                "reference_rows": len(reference),
-                "metrics": metrics,
-                "extra": {k: v for k, v in info.items() if k not in _CARD_KEYS},
-            }
-            card_bytes = _json_bytes(card)
             with staging_dir(self.root, prefix=version) as staging:
-                (staging / MODEL_FILE).write_bytes(model_bytes)
+                model_sha256 = write_model(staging)
+                card = {
+                    "version": version,
+                    "created_at": created_at,
+                    "model_format": model_format,
+                    "model_sha256": model_sha256,
+                    "code_version": info.get("code_version"),
+                    "params": info.get("params", {}),
+                    "training_data": info.get("training_data", {}),
+                    "reference_rows": len(reference),
+                    "metrics": metrics,
+                    "extra": {k: v for k, v in info.items() if k not in _CARD_KEYS},
+                }
+                card_bytes = _json_bytes(card)
                 reference.to_parquet(staging / REFERENCE_FILE, index=False)
                 (staging / CARD_FILE).write_bytes(card_bytes)
                 reference_bytes = (staging / REFERENCE_FILE).read_bytes()
@@ -175,11 +271,13 @@ class ModelStore:
             entry = {
                 "version": version,
                 "created_at": created_at,
-                "sha256": card["model_sha256"],
+                "sha256": model_sha256,
                 "reference_sha256": sha256_of(reference_bytes),
                 "card_sha256": sha256_of(card_bytes),
                 "accepted": bool(accepted),
             }
+            if model_format != SKOPS_FORMAT:
+                entry["format"] = model_format
             self._write_registry([*entries, entry])
         return self._version(entry)
 
@@ -211,6 +309,7 @@ class ModelStore:
             sha256=entry["sha256"],
             created_at=entry["created_at"],
             accepted=bool(entry.get("accepted", True)),
+            format=entry.get("format", SKOPS_FORMAT),
         )
 
     def _next_version(self, entries: list[dict[str, Any]]) -> str:
