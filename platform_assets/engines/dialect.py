@@ -10,6 +10,7 @@ from __future__ import annotations
 from platform_assets.lib.log_formats import (
     CLF_FIELDS,
     CLF_PATTERN,
+    CLF_TIME_FORMAT_JAVA,
     CLF_TIME_FORMAT_STRPTIME,
     JSON_EVENT_FIELDS,
     REQUEST_FIELDS,
@@ -54,9 +55,86 @@ def duckdb_prelude() -> list[str]:
     ]
 
 
+# RE2 (DuckDB) and java.util.regex (Spark) differ in a few places the shared patterns touch:
+# RE2's \\s is [\\t\\n\\f\\r ] (Java's adds \\x0B), and RE2's . and $ know only \\n as a line end
+# (Java's (?d), UNIX_LINES, does the same). Java also recurses once per iteration of a repeated
+# group, so (?:[^"\\\\]|\\\\.)* over a long quoted field, or the loop over a few thousand trailing
+# fields, overflows the stack (StackOverflowError fails the Spark job). Both loops are rewritten as
+# possessive loops, which Java runs without recursion; they match the same text as the originals
+# because a quoted field or a trailing field can end at one place only (nothing to backtrack into).
+_CLF_ESCAPE = r'\\(["\\])'  # the pattern of the DuckDB macro unescape_clf
+_RE2_SPACE = "\\t\\n\\f\\r "
+_QUOTED_BODY = '(?:[^"\\\\]|\\\\.)*'
+_QUOTED_BODY_JAVA = '[^"\\\\]*+(?:\\\\.[^"\\\\]*+)*+'
+_TRAILING_LOOP, _TRAILING_LOOP_JAVA = ")*) *$", ")*+) *$"
+
+
+def java_regex(pattern: str) -> str:
+    """A java.util.regex pattern that matches what RE2 matches for ``pattern`` (the shapes used here)."""
+    pattern = pattern.replace(_QUOTED_BODY, _QUOTED_BODY_JAVA).replace(_TRAILING_LOOP, _TRAILING_LOOP_JAVA)
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            if pair == "\\s":
+                out.append(_RE2_SPACE if in_class else f"[{_RE2_SPACE}]")
+            elif pair == "\\S":
+                if in_class:
+                    raise ValueError(f"\\S inside a character class is not translated: {pattern!r}")
+                out.append(f"[^{_RE2_SPACE}]")
+            else:
+                out.append(pair)
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+            out.append(c)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading ] is a literal
+                out.append("]")
+                i += 1
+        elif c == "]" and in_class:
+            in_class = False
+            out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    return "(?d)" + "".join(out)
+
+
+def _spark_string(value: str) -> str:
+    """A Spark SQL string expression for ``value`` that reads the same whether or not
+    ``spark.sql.parser.escapedStringLiterals`` is set (a backslash in a plain literal is an escape
+    character only when it is not): plain when ``value`` has no backslash or quote, else unhexed."""
+    if "\\" not in value and "'" not in value:
+        return "'" + value + "'"
+    return f"decode(unhex('{value.encode('utf-8').hex().upper()}'), 'UTF-8')"
+
+
 def spark_prelude() -> list[str]:
     """``CREATE TEMPORARY FUNCTION`` statements (Spark SQL functions, Spark 4) that give Spark the
-    shared function names, each matching its DuckDB macro above."""
+    shared function names, each matching its DuckDB macro above.
+
+    Patterns are passed through :func:`java_regex` and spelt with :func:`_spark_string`, so the
+    functions mean the same under either setting of ``spark.sql.parser.escapedStringLiterals``.
+    """
+    json_schema = ", ".join(f"{name} STRING" for name in JSON_EVENT_FIELDS)
+    clf = _spark_string(java_regex(CLF_PATTERN))
+    request = _spark_string(java_regex(REQUEST_PATTERN))
+    clf_struct = ", ".join(f"{name}: STRING" for name in CLF_FIELDS)
+    request_struct = ", ".join(f"{name}: STRING" for name in REQUEST_FIELDS)
+    clf_fields = ", ".join(f"'{n}', regexp_extract(s, {clf}, {i})" for i, n in enumerate(CLF_FIELDS, 1))
+    request_fields = ", ".join(
+        f"'{n}', regexp_extract(s, {request}, {i})" for i, n in enumerate(REQUEST_FIELDS, 1)
+    )
+    # the runtime patterns of regex_match / regex_group get the same RE2 reading of ^ $ . and \\s
+    # (a \\s inside a [...] class of a shared pattern would need java_regex's class handling)
+    runtime_pattern = (
+        f"concat('(?d)', replace(p, {_spark_string(chr(92) + 's')}, {_spark_string(f'[{_RE2_SPACE}]')}))"
+    )
     return [
         "CREATE OR REPLACE TEMPORARY FUNCTION epoch_millis(ts TIMESTAMP_NTZ) RETURNS BIGINT "
         "RETURN unix_millis(CAST(ts AS TIMESTAMP))",
@@ -64,4 +142,32 @@ def spark_prelude() -> list[str]:
         "RETURN ((dayofweek(ts) + 5) % 7) + 1",
         "CREATE OR REPLACE TEMPORARY FUNCTION add_days(d DATE, n INT) RETURNS DATE RETURN date_add(d, n)",
         "CREATE OR REPLACE TEMPORARY FUNCTION days_between(a DATE, b DATE) RETURNS INT RETURN datediff(b, a)",
+        # NULL unless the text is one JSON object and nothing after it (DuckDB's json_valid): the
+        # Jackson-based functions stop after the first value, so the text is also checked inside
+        # an array and as an object's value (trailing text breaks one or the other). from_json
+        # alone yields a struct of NULLs for malformed text. Every field as text; numbers as
+        # Jackson writes them back (1e3 -> 1000.0, 12.50 -> 12.5, as DuckDB does).
+        "CREATE OR REPLACE TEMPORARY FUNCTION parse_event_json(s STRING) "
+        f"RETURNS STRUCT<{', '.join(f'{n}: STRING' for n in JSON_EVENT_FIELDS)}> "
+        "RETURN CASE WHEN json_object_keys(s) IS NOT NULL "
+        "AND json_array_length(concat('[', s, ']')) = 1 "
+        "AND json_object_keys(concat('{\"v\": ', s, '}')) IS NOT NULL "
+        f"THEN from_json(s, '{json_schema}') END",
+        # every group of the access-log pattern, '' when it does not match (as DuckDB's regexp_extract)
+        f"CREATE OR REPLACE TEMPORARY FUNCTION parse_clf(s STRING) RETURNS STRUCT<{clf_struct}> "
+        f"RETURN named_struct({clf_fields})",
+        f"CREATE OR REPLACE TEMPORARY FUNCTION parse_request(s STRING) RETURNS STRUCT<{request_struct}> "
+        f"RETURN named_struct({request_fields})",
+        # timestamp strings -> naive UTC TIMESTAMP_NTZ (the session time zone is UTC), NULL when bad
+        "CREATE OR REPLACE TEMPORARY FUNCTION iso_to_utc(s STRING) RETURNS TIMESTAMP_NTZ "
+        "RETURN CAST(try_cast(s AS TIMESTAMP) AS TIMESTAMP_NTZ)",
+        "CREATE OR REPLACE TEMPORARY FUNCTION clf_time_to_utc(s STRING) RETURNS TIMESTAMP_NTZ "
+        f"RETURN CAST(try_to_timestamp(s, '{CLF_TIME_FORMAT_JAVA}') AS TIMESTAMP_NTZ)",
+        # undo Apache's \\" and \\\\ escapes inside quoted fields
+        "CREATE OR REPLACE TEMPORARY FUNCTION unescape_clf(s STRING) RETURNS STRING "
+        f"RETURN regexp_replace(s, {_spark_string(java_regex(_CLF_ESCAPE))}, '$1')",
+        "CREATE OR REPLACE TEMPORARY FUNCTION regex_match(s STRING, p STRING) RETURNS BOOLEAN "
+        f"RETURN regexp(s, {runtime_pattern})",
+        "CREATE OR REPLACE TEMPORARY FUNCTION regex_group(s STRING, p STRING, i INT) RETURNS STRING "
+        f"RETURN regexp_extract(s, {runtime_pattern}, i)",
     ]
