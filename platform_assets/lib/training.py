@@ -209,6 +209,7 @@ def train_model(
     if len(sample) > reference_rows:
         sample = sample.sample(n=reference_rows, random_state=seed)
     params = {
+        "trainer": "scikit-learn",
         "kind": kind,
         "seed": seed,
         "holdout_days": holdout_days,
