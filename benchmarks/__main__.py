@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks import machine, report
 from benchmarks.cases import CASES, FORMATS, Options, build_cases
+from benchmarks.engines import ENGINES
 from benchmarks.runner import REPO, Runner, datasets
 
 HERE = Path(__file__).resolve().parent
@@ -58,10 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="above this, the engine-alone ingest row is measured for jsonl only",
     )
     p.add_argument("--history-days", type=int, default=30, help="days of history in the incremental case")
+    p.add_argument(
+        "--engines",
+        type=_csv,
+        default=list(ENGINES),
+        help=f"engines of the engines case (default all registered: {','.join(ENGINES)})",
+    )
     p.add_argument("--skip-cli", action="store_true", help="leave out the dagster CLI rows (slow)")
     p.add_argument("--keep", action="store_true", help="keep the work dir")
     p.add_argument("--data-only", action="store_true", help="generate the cached inputs, measure nothing")
     args = p.parse_args(argv)
+    unknown_engines = set(args.engines) - set(ENGINES)
+    if unknown_engines or not args.engines:
+        p.error(f"bad --engines {sorted(unknown_engines)}: choose from {','.join(ENGINES)}")
     unknown = set(args.formats) - set(FORMATS)
     if unknown or args.events < 1 or args.repeats < 1:
         p.error(f"bad --formats {sorted(unknown)}" if unknown else "--events and --repeats must be >= 1")
@@ -81,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         engine_rows_max_events=args.engine_rows_max_events,
         history_days=args.history_days,
         cli=not args.skip_cli,
+        engines=tuple(args.engines),
     )
     cases = build_cases(args.cases, opts)
     work = args.work_dir / time.strftime(f"%Y%m%d-%H%M%S-{args.events}")

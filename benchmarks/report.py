@@ -78,6 +78,12 @@ def _notes(m: Measurement) -> list[str]:
             f"in engine.ingest_log_file {engine:.2f} s; raw asset + Dagster {rest:.2f} s "
             f"({rest / seconds:.0%})"
         )
+    startup = m.median("startup_s")
+    if startup is not None:
+        notes.append(f"session start-up {startup:.1f} s before the timed part (not in median s)")
+    jvm = m.values("jvm_rss_mb")
+    if jvm:
+        notes.append(f"JVM peak RSS {max(jvm):,.0f} MB (another process)")
     if m.first("executor"):
         notes.append(f"executor: {m.first('executor')}")
     rows, events = m.first("rows"), m.first("events")

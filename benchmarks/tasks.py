@@ -108,8 +108,9 @@ def _timed_engine_ingest() -> list[float]:
     return spent
 
 
-def _day_tables(engine, day: str, folders: tuple[str, ...]) -> int:
-    """Write one day of every table in ``folders`` through the engine, as the SQL assets do."""
+def _day_tables(engine, day: str, folders: tuple[str, ...], only: tuple[str, ...] = ()) -> int:
+    """Write one day of every table in ``folders`` (or of the ``only`` ones) through the engine,
+    as the SQL assets do."""
     import datetime as dt
 
     from platform_assets.engines.base import PartitionWrite
@@ -121,6 +122,7 @@ def _day_tables(engine, day: str, folders: tuple[str, ...]) -> int:
         PartitionWrite(definition, _views(definition, partition), partition)
         for folder in folders
         for definition in load_folder(folder)
+        if not only or definition.name in only
     ]
     return sum(write.rows for write in engine.write_partitions(writes))
 
@@ -288,8 +290,9 @@ def marts_assets(data_dir: str, lake: dict, day: str, checks: bool = False) -> T
 
 
 @task
-def marts_sql(data_dir: str, lake: dict, day: str) -> TaskGen:
-    """The marts' SQL run directly in DuckDB over the day's lake files, into a database file."""
+def marts_sql(data_dir: str, lake: dict, day: str, only: tuple[str, ...] = ()) -> TaskGen:
+    """The marts' SQL (or the ``only`` ones) run directly in DuckDB over the day's lake files,
+    into a database file."""
     import duckdb
 
     from platform_assets.engines.dialect import duckdb_prelude
@@ -298,7 +301,7 @@ def marts_sql(data_dir: str, lake: dict, day: str) -> TaskGen:
 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     files = "[" + ", ".join(sql_string(f) for f in lake["files_by_day"][day]) + "]"
-    definitions = load_folder("marts")
+    definitions = [d for d in load_folder("marts") if not only or d.name in only]
 
     def run() -> dict:
         with closing(duckdb.connect(str(Path(data_dir) / "bare.duckdb"))) as con:
@@ -316,13 +319,80 @@ def marts_sql(data_dir: str, lake: dict, day: str) -> TaskGen:
 
 
 @task
-def engine_marts(data_dir: str, lake: dict, day: str, engine: str) -> TaskGen:
-    """One registered engine's ``write_partitions`` for every mart of the day, no Dagster."""
+def engine_marts(data_dir: str, lake: dict, day: str, engine: str, only: tuple[str, ...] = ()) -> TaskGen:
+    """One registered engine's ``write_partitions`` for every mart of the day (or the ``only``
+    ones), no Dagster. Spark's session is started before the timed part (``startup_s``) and
+    stopped after it; its JVM's peak RSS is reported as ``jvm_rss_mb`` (another process)."""
     _link_lake(lake["root"], data_dir)
     instance = make_engine(engine, data_dir)
+    spark = instance.spark if instance.kind == "spark" else None
+    startup = None
+    if spark is not None:
+        started = time.perf_counter()
+        spark.session()
+        startup = time.perf_counter() - started
 
     def run() -> dict:
-        return {**_lake_input(lake, day), "table_rows": _day_tables(instance, day, ("marts",))}
+        rows = _day_tables(instance, day, ("marts",), tuple(only))
+        extra = {"startup_s": startup, "jvm_rss_mb": _jvm_peak_rss_mb()} if spark is not None else {}
+        return {**_lake_input(lake, day), "table_rows": rows, **extra}
+
+    try:
+        yield run
+    finally:
+        if spark is not None:
+            spark.stop()
+
+
+def _jvm_peak_rss_mb() -> float | None:
+    """Peak RSS of this process's Spark JVM (``VmHWM``): the kernel's ``ru_maxrss`` of the worker
+    does not include it (the JVM is a child the worker never waits for)."""
+    from pyspark import SparkContext
+
+    gateway = getattr(SparkContext, "_gateway", None)
+    process = getattr(gateway, "proc", None)
+    try:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+    except (AttributeError, OSError):
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+@task
+def pandas_daily_traffic(data_dir: str, lake: dict, day: str) -> TaskGen:
+    """The daily_traffic mart in pandas: read the day's Parquet files (pyarrow), group by day,
+    path, country and device, write the result into a DuckDB file like the other rows."""
+    import duckdb
+    import pandas as pd
+
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    files = lake["files_by_day"][day]
+    columns = ["event_date", "path", "country", "device", "visitor_id", "status", "bytes", "latency_ms"]
+
+    def run() -> dict:
+        events = pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
+        events = events.fillna({"path": "(none)", "country": "unknown", "device": "unknown"})
+        events["error"] = events["status"] >= 400
+        events["server_error"] = events["status"] >= 500
+        groups = events.groupby(["event_date", "path", "country", "device"], sort=False, observed=True)
+        traffic = groups.agg(
+            requests=("status", "size"),
+            distinct_visitors=("visitor_id", "nunique"),
+            errors=("error", "sum"),
+            server_errors=("server_error", "sum"),
+            bytes=("bytes", "sum"),
+        )
+        traffic["error_rate"] = traffic["errors"] / traffic["requests"]
+        traffic["p50_latency_ms"] = groups["latency_ms"].quantile(0.5)
+        traffic["p95_latency_ms"] = groups["latency_ms"].quantile(0.95)
+        traffic = traffic.reset_index()
+        with closing(duckdb.connect(str(Path(data_dir) / "pandas.duckdb"))) as con:
+            con.register("traffic", traffic)
+            con.execute("CREATE TABLE daily_traffic AS SELECT * FROM traffic")
+        return {**_lake_input(lake, day), "table_rows": len(traffic)}
 
     yield run
 

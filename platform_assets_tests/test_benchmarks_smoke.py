@@ -16,7 +16,8 @@ def test_a_tiny_benchmark_run_writes_every_case_with_ratios(tmp_path):
     out = tmp_path / "RESULTS.md"
     command = [
         sys.executable, "-m", "benchmarks", "--events", "2000", "--repeats", "1", "--formats", "jsonl",
-        "--history-days", "2", "--skip-cli", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+        "--history-days", "2", "--skip-cli", "--engines", "duckdb",  # Spark: the test below
+        "--out", str(out), "--work-dir", str(tmp_path / "work"),
         "--cache-dir", str(tmp_path / "cache"),
     ]  # fmt: skip
     env = {**os.environ, "OMP_WAIT_POLICY": "passive"}
@@ -30,3 +31,24 @@ def test_a_tiny_benchmark_run_writes_every_case_with_ratios(tmp_path):
     table_cases = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
     assert set(CASES) <= table_cases
     assert not list((tmp_path / "work").glob("*/runs/*")), "worker folders are cleaned up"
+
+
+@pytest.mark.spark
+@pytest.mark.e2e
+def test_a_tiny_engines_run_measures_spark_with_its_start_up_cost(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable, "-m", "benchmarks", "--events", "2000", "--repeats", "1", "--cases", "engines",
+        "--engines", "duckdb,spark", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+        "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_WAIT_POLICY": "passive", "SPARK_LOCAL_IP": "127.0.0.1"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| engines |")]
+    spark = [row for row in rows if "engine spark: write_partitions" in row]
+    assert len(spark) == 2, rows  # every mart, and daily_traffic against pandas
+    assert all("session start-up" in row and "JVM peak RSS" in row for row in spark)
+    assert any(row.startswith("| engines | pandas: daily_traffic") for row in rows)
+    assert not any("| failed |" in row for row in rows)
