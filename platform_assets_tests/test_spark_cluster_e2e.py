@@ -4,14 +4,16 @@
 
 The cluster (one master, one 1-core/1 GB worker, started from the installed pyspark) comes from
 :mod:`platform_assets_tests.spark_cluster`. The lake is ingested by Spark on the cluster when the
-Spark lake ingest (``platform_assets.engines.spark_ingest``) is installed, else by DuckDB in both
-dirs (then only the day's marts and features run on the cluster). Every table of the day is then
-read from both ``warehouse.duckdb`` files and compared row for row (sorted; floats within 1e-9).
+Spark lake ingest (``platform_assets.engines.spark_ingest``) is installed, else (or with
+``PLATFORM_TEST_SPARK_INGEST=0``) by DuckDB in both dirs, and only the day's marts and features
+run on the cluster. Every table of the day is then read from both ``warehouse.duckdb`` files and
+compared row for row (sorted; floats within 1e-9).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,8 +38,11 @@ DAY = "2026-04-02"
 EVENTS = 2_000
 MARTS = [d.name for d in load_folder("marts")]
 FEATURES = [d.name for d in load_folder("features")]
-# Spark lake ingest is another piece of work: used as soon as it is installed
-SPARK_INGEST = importlib.util.find_spec("platform_assets.engines.spark_ingest") is not None
+# Spark lake ingest is used when it is installed (PLATFORM_TEST_SPARK_INGEST=0: the DuckDB lake)
+SPARK_INGEST = (
+    importlib.util.find_spec("platform_assets.engines.spark_ingest") is not None
+    and os.environ.get("PLATFORM_TEST_SPARK_INGEST", "1") != "0"
+)
 
 
 def _settings(root: Path, engine: str, master: str = "local[1]"):
