@@ -164,8 +164,8 @@ def _raw_lines(
     return numbered.selectExpr(
         "CAST(:source_file AS STRING) AS source_file".replace(":source_file", _literal(source_file)),
         "source_line",
-        f"CASE WHEN {valid} THEN rtrim(value, chr(13)) END AS text",
-        f"CASE WHEN NOT {valid} THEN rtrim({_ESCAPED_LINE}, chr(13)) END AS undecodable",
+        f"CASE WHEN {valid} THEN TRIM(TRAILING chr(13) FROM value) END AS text",
+        f"CASE WHEN NOT {valid} THEN TRIM(TRAILING chr(13) FROM {_ESCAPED_LINE}) END AS undecodable",
         f"CAST(octet_length(value) + CASE WHEN source_line = {total} THEN {last_line_bytes_extra} "
         "ELSE 1 END AS BIGINT) AS line_bytes",
         "CAST(NULL AS STRING) AS stream_error",
