@@ -163,7 +163,7 @@ def _train_with_spark(
     """
     from platform_assets.lib.training_spark import train_model_spark
 
-    export = engine.layout.tmp / "training" / context.run_id
+    export = engine.layout.tmp / "training" / context.run.run_id
     shutil.rmtree(export, ignore_errors=True)
     export.parent.mkdir(parents=True, exist_ok=True)
     try:

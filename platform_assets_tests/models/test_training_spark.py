@@ -1,0 +1,208 @@
+"""``lib/training_spark.py`` against ``lib/training.py`` on the same synthetic features: same split,
+similar metrics, same refusals; Spark models in the model store; the asset's Spark path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from platform_assets.layers.models.assets import choose_trainer
+from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
+from platform_assets.lib.training import TrainingDataError, train_model
+from platform_assets_tests.models.test_training import (
+    _no_positive_in_early_days,
+    _no_positive_in_last_days,
+    _single_day,
+    synthetic_features,
+)
+
+spark_only = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("test_training_spark")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")  # pandas -> JVM without workers
+        .config("spark.pyspark.python", sys.executable)
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def features() -> pd.DataFrame:
+    return synthetic_features()
+
+
+@pytest.fixture(scope="module")
+def both(spark, features: pd.DataFrame):
+    """scikit-learn and Spark ML logistic regressions on the same rows."""
+    from platform_assets.lib.training_spark import train_model_spark
+
+    return train_model(features, kind="logreg"), train_model_spark(spark.createDataFrame(features))
+
+
+def _keys(value: object, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {k for key, inner in value.items() for k in _keys(inner, f"{prefix}{key}.")} | {prefix}
+    return {prefix}
+
+
+@spark_only
+def test_both_trainers_get_the_same_time_split(both) -> None:
+    sklearn, spark_ml = both
+    assert spark_ml.split == sklearn.split
+    assert spark_ml.metrics["split"] == sklearn.metrics["split"]
+    assert (spark_ml.split.train_days, spark_ml.split.holdout_days) == (9, 3)
+    assert spark_ml.metrics["positive_rate_train"] == sklearn.metrics["positive_rate_train"]
+    assert spark_ml.metrics["positive_rate_holdout"] == sklearn.metrics["positive_rate_holdout"]
+
+
+@spark_only
+def test_both_trainers_score_alike_and_beat_the_baseline(both) -> None:
+    sklearn, spark_ml = both
+    print(
+        f"\nROC AUC scikit-learn {sklearn.metrics['model']['roc_auc']:.4f}, "
+        f"Spark ML {spark_ml.metrics['model']['roc_auc']:.4f}"
+    )
+    assert _keys(spark_ml.metrics) == _keys(sklearn.metrics)
+    assert spark_ml.metrics["model"]["roc_auc"] == pytest.approx(
+        sklearn.metrics["model"]["roc_auc"], abs=0.03
+    )
+    assert spark_ml.metrics["model"]["log_loss"] == pytest.approx(
+        sklearn.metrics["model"]["log_loss"], abs=0.02
+    )
+    for result in both:
+        assert result.metrics["beats_baseline"] is True
+        assert result.metrics["model"]["roc_auc"] > 0.65
+        for threshold in ("at_0_5", "at_train_best_f1"):
+            cells = [result.metrics["model"][threshold][k] for k in ("tn", "fp", "fn", "tp")]
+            assert sum(cells) == result.split.holdout_rows
+    # the prior-only baseline is the same on both sides
+    for key in ("roc_auc", "log_loss", "brier"):
+        assert spark_ml.metrics["baseline"][key] == pytest.approx(sklearn.metrics["baseline"][key])
+    json.dumps(spark_ml.metrics)
+    assert spark_ml.params["trainer"] == "spark-ml" and sklearn.params["trainer"] == "scikit-learn"
+    assert type(spark_ml.model.stages[-1]).__name__ == "LogisticRegressionModel"
+
+
+@spark_only
+def test_reference_sample_is_the_last_training_week(both) -> None:
+    sklearn, spark_ml = both
+    assert list(spark_ml.reference.columns) == list(sklearn.reference.columns)
+    assert len(spark_ml.reference) == len(sklearn.reference)  # fewer rows than reference_rows
+    days = pd.to_datetime(spark_ml.reference["event_date"])
+    assert days.max() <= pd.Timestamp(spark_ml.split.train_end)
+    assert days.min() >= pd.Timestamp(spark_ml.split.train_end) - pd.Timedelta(days=6)
+
+
+@spark_only
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (lambda f: f.head(50), r"too few rows to train: 50 \(minimum 200\)"),
+        (_single_day, "at least 2 distinct event_date"),
+        (_no_positive_in_last_days, "holdout rows hold a single class"),
+        (_no_positive_in_early_days, "training rows hold a single class"),
+        (lambda f: f.drop(columns=["device"]), r"missing columns: \['device'\]"),
+    ],
+    ids=["few-rows", "one-day", "holdout-one-class", "train-one-class", "missing"],
+)
+def test_bad_training_data_is_refused_by_spark_too(
+    spark, features: pd.DataFrame, broken: Callable[[pd.DataFrame], pd.DataFrame], message: str
+) -> None:
+    from platform_assets.lib.training_spark import train_model_spark
+
+    frame = broken(features)
+    with pytest.raises(TrainingDataError, match=message):
+        train_model(frame, holdout_days=3)
+    with pytest.raises(TrainingDataError, match=message):
+        train_model_spark(spark.createDataFrame(frame), holdout_days=3)
+
+
+@spark_only
+def test_spark_model_round_trips_through_the_store(
+    spark, both, features: pd.DataFrame, tmp_path: Path
+) -> None:
+    from platform_assets.lib.training_spark import positive_probability
+
+    _, result = both
+    store = ModelStore(tmp_path / "models")
+    saved = store.save_spark(result.model, result.metrics, result.reference, result.info())
+    assert saved.format == "spark-ml" and saved.model_path.is_dir()
+    assert json.loads((store.root / "registry.json").read_text())["versions"][0]["format"] == "spark-ml"
+    assert store.card(saved.version)["model_format"] == "spark-ml"
+    assert store.latest() == saved
+
+    rows = spark.createDataFrame(features.drop(columns=["label"]).head(200))  # scoring needs no label
+    loaded = store.load_spark(saved.version, scratch=tmp_path / "scratch")
+    expected = positive_probability(result.model, rows).select("_p1").toPandas()["_p1"]
+    again = positive_probability(loaded, rows).select("_p1").toPandas()["_p1"]
+    np.testing.assert_allclose(again.to_numpy(), expected.to_numpy())
+
+    with pytest.raises(ModelIntegrityError, match="load it with load_spark"):
+        store.load(saved.version)
+    metadata = saved.model_path / "metadata"  # Spark writes the pipeline's metadata as a text "table"
+    parts = [p for p in metadata.iterdir() if p.name.startswith("part-")]
+    parts[0].write_text(parts[0].read_text().replace('"class"', '"klass"'))
+    with pytest.raises(ModelIntegrityError, match="does not match its registered sha256"):
+        store.load_spark(saved.version, scratch=tmp_path / "scratch")
+
+
+def test_trainer_choice() -> None:
+    assert choose_trainer("auto", 1_999_999, 2_000_000) == "sklearn"
+    assert choose_trainer("auto", 2_000_000, 2_000_000) == "spark"
+    assert choose_trainer("spark", 10, 2_000_000) == "spark"
+    assert choose_trainer("sklearn", 10**9, 2_000_000) == "sklearn"
+    with pytest.raises(dg.Failure, match="expected one of auto, sklearn, spark"):
+        choose_trainer("torch", 10, 1)
+
+
+@spark_only
+def test_asset_trains_with_spark_when_the_table_is_large(spark, built_platform, tmp_path: Path) -> None:
+    """Last in the module: the engine resource reuses this module's session and stops it."""
+    from platform_assets.definitions import build_definitions
+    from platform_assets.layers.models.assets import conversion_model
+    from platform_assets.settings import PlatformSettings
+
+    root = tmp_path / "platform"
+    shutil.copytree(built_platform.root, root)
+    defs = build_definitions(PlatformSettings(data_dir=root))
+    config = {"min_rows": 100, "spark_min_rows": 100}  # "auto": the few thousand rows count as large
+    result = dg.materialize(
+        [conversion_model],
+        resources={k: defs.resources[k] for k in ("engine", "storage")},
+        run_config={"ops": {"models__conversion_model": {"config": config}}},
+        raise_on_error=False,
+    )
+    assert result.success, result.get_step_failure_events()
+    metadata = result.asset_materializations_for_node("models__conversion_model")[0].metadata
+    assert metadata["trainer"].value == "spark-ml" and metadata["model_format"].value == "spark-ml"
+    assert 0.5 < metadata["roc_auc"].value <= 1.0 and "baseline_log_loss" in metadata
+    store = ModelStore(root / "models")
+    version = store.get(metadata["model_version"].value)
+    assert version.format == "spark-ml" and (version.directory / "spark_model").is_dir()
+    assert not list((root / "tmp" / "training").iterdir())  # the Parquet export is removed
