@@ -47,7 +47,8 @@ _MASTER = re.compile(
     r"|yarn"
     r"|k8s://https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/\S*)?)$"
 )
-_MEMORY = re.compile(r"^[1-9][0-9]*[kmgtKMGT]?$")
+# JVM sizes as Spark reads them: 512m, 2g, 2gb, 1t ... (b, k, m, g, t, p, optionally with b)
+_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)
 
 
 class SparkConfigError(ValueError):
@@ -80,7 +81,7 @@ class SparkEngine(dg.ConfigurableResource):
     conf: dict[str, str] = {}
     connect_timeout_seconds: float = 5.0
 
-    _pyspark: Any = PrivateAttr(default=None)
+    _session: Any = PrivateAttr(default=None)
 
     @property
     def name(self) -> str:
@@ -163,27 +164,34 @@ class SparkEngine(dg.ConfigurableResource):
             )
 
     def session(self) -> SparkSession:
-        """The run's Spark session, started on first use (settings validated first)."""
-        if self._pyspark is None:
+        """The run's Spark session, started on first use (settings validated first) with the
+        shared SQL functions registered once."""
+        if self._session is None:
             self.validate()
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             from dagster_pyspark import LazyPySparkResource
 
-            self._pyspark = LazyPySparkResource(spark_config=self.spark_config())
-        spark = self._pyspark.spark_session
-        for statement in spark_prelude():
-            spark.sql(statement)
-        return spark
+            spark = LazyPySparkResource(spark_config=self.spark_config()).spark_session
+            master = spark.sparkContext.master
+            if master != self.master:  # getOrCreate handed back a session someone else started
+                dg.get_dagster_logger().warning(
+                    f"a Spark session with master {master!r} was already active in this process: "
+                    f"using it instead of PLATFORM_SPARK_MASTER={self.master!r}"
+                )
+            for statement in spark_prelude():
+                spark.sql(statement)
+            self._session = spark  # only once it really started, so stop() never starts one
+        return self._session
 
     @property
     def started(self) -> bool:
-        return self._pyspark is not None
+        return self._session is not None
 
     def stop(self) -> None:
         """Stop the session if this resource started one (the end of a run)."""
-        if self._pyspark is not None:
-            self._pyspark.spark_session.stop()
-            self._pyspark = None
+        session, self._session = self._session, None
+        if session is not None:
+            session.stop()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.stop()
