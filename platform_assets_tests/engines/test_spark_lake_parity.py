@@ -156,3 +156,36 @@ def test_a_truncated_gzip_falls_back_to_duckdb(engines, tmp_path):
     assert (
         actual.stream_error and actual.reasons.get(f"corrupt compressed stream: {actual.stream_error}") == 1
     )
+
+
+def test_line_numbers_stay_exact_when_spark_splits_the_file_into_many_blocks(engines, tmp_path, monkeypatch):
+    """A large file is read as several splits: numbering by block offsets must still count lines
+    exactly as the single-stream reader does (here 64 KiB splits of a ~1.3 MB file)."""
+    from platform_assets.engines import spark_ingest
+
+    original = spark_ingest._child_session
+
+    def small_splits(spark):
+        session = original(spark)
+        session.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+        session.conf.set("spark.sql.files.openCostInBytes", "0")
+        return session
+
+    monkeypatch.setattr(spark_ingest, "_child_session", small_splits)
+    _, duck, spark = engines
+    (generated_file,) = generate_logs(tmp_path, "2025-03-05", 1, 4_000, seed=31, malformed_rate=0.02)
+    path = Path(generated_file.path)
+    assert path.stat().st_size > 16 * 64 * 1024, "too small to be split into many blocks"
+    key = "blocks/" + path.name
+    expected, actual = _ingest_both(engines, path, key)
+    _assert_counts_equal(expected, actual)
+    with duckdb.connect() as con:
+        rows = {
+            root: con.execute(
+                "SELECT source_line, path, status FROM read_parquet(?) ORDER BY source_line",
+                [f"{root}/lake/events/date=*/{file_id(key)}__0.parquet"],
+            ).fetchall()
+            for root in (duck.data_dir, spark.data_dir)
+        }
+    assert len(rows[duck.data_dir]) == expected.events
+    assert rows[spark.data_dir] == rows[duck.data_dir]
