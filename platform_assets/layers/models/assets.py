@@ -59,7 +59,7 @@ def _confusion_markdown(at: dict) -> str:
     key=CONVERSION_MODEL,
     deps=[SESSION_FEATURES],
     group_name="models",
-    kinds={"scikit-learn", "skops"},
+    kinds={"scikit-learn", "spark", "skops"},
     owners=["team:ml"],
     code_version="1",
     check_specs=[
