@@ -59,16 +59,17 @@ class TimeSplit:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """A fitted pipeline with its held-out metrics and a sample of what it was trained on."""
+    """A fitted pipeline (scikit-learn, or a Spark ML ``PipelineModel``) with its held-out metrics
+    and a sample of what it was trained on."""
 
-    pipeline: Pipeline
+    pipeline: Any
     metrics: dict[str, Any]
     split: TimeSplit
     reference: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
-        """Card fields for ``ModelStore.save``: params, training data and code version."""
+        """Card fields for ``ModelStore.save`` / ``save_spark``: params, training data, code version."""
         return {
             "params": self.params,
             "training_data": self.split.as_dict(),

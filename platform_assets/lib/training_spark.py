@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,11 +30,11 @@ from platform_assets.lib.training import (
     MODEL_KINDS,
     TableProfile,
     TimeSplit,
+    TrainingResult,
     assemble_metrics,
     check_columns,
     check_profile,
     check_split_classes,
-    code_version,
     describe_split,
     evaluate_probabilities,
     holdout_start,
@@ -50,25 +49,6 @@ log = logging.getLogger(__name__)
 TRAINER = "spark-ml"
 _DAY = "_day"
 _PROBA = "_p1"
-
-
-@dataclass(frozen=True)
-class SparkTrainingResult:
-    """A fitted Spark ML PipelineModel with the same metrics, split and params as TrainingResult."""
-
-    model: PipelineModel
-    metrics: dict[str, Any]
-    split: TimeSplit
-    reference: pd.DataFrame
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def info(self) -> dict[str, Any]:
-        """Card fields for ``ModelStore.save_spark``: params, training data and code version."""
-        return {
-            "params": self.params,
-            "training_data": self.split.as_dict(),
-            "code_version": code_version(),
-        }
 
 
 def build_spark_pipeline(
@@ -262,7 +242,7 @@ def train_model_spark(
     min_auc_margin: float = 0.02,
     threshold_rows: int = 1_000_000,
     max_iter: int | None = None,
-) -> SparkTrainingResult:
+) -> TrainingResult:
     """Fit a Spark ML pipeline on the earlier days, evaluate on the last ones (see module doc).
 
     ``features`` is a Spark DataFrame with the spec's columns (for example Parquet exported from
@@ -352,7 +332,7 @@ def train_model_spark(
         "numeric": list(spec.numeric),
         "label": spec.label,
     }
-    return SparkTrainingResult(model, metrics, split, reference, params)
+    return TrainingResult(model, metrics, split, reference, params)
 
 
 def _reference_sample(

@@ -106,7 +106,7 @@ def test_both_trainers_score_alike_and_beat_the_baseline(both) -> None:
         assert spark_ml.metrics["baseline"][key] == pytest.approx(sklearn.metrics["baseline"][key])
     json.dumps(spark_ml.metrics)
     assert spark_ml.params["trainer"] == "spark-ml" and sklearn.params["trainer"] == "scikit-learn"
-    assert type(spark_ml.model.stages[-1]).__name__ == "LogisticRegressionModel"
+    assert type(spark_ml.pipeline.stages[-1]).__name__ == "LogisticRegressionModel"
 
 
 @spark_only
@@ -151,7 +151,7 @@ def test_spark_model_round_trips_through_the_store(
 
     _, result = both
     store = ModelStore(tmp_path / "models")
-    saved = store.save_spark(result.model, result.metrics, result.reference, result.info())
+    saved = store.save_spark(result.pipeline, result.metrics, result.reference, result.info())
     assert saved.format == "spark-ml" and saved.model_path.is_dir()
     assert json.loads((store.root / "registry.json").read_text())["versions"][0]["format"] == "spark-ml"
     assert store.card(saved.version)["model_format"] == "spark-ml"
@@ -159,7 +159,7 @@ def test_spark_model_round_trips_through_the_store(
 
     rows = spark.createDataFrame(features.drop(columns=["label"]).head(200))  # scoring needs no label
     loaded = store.load_spark(saved.version, scratch=tmp_path / "scratch")
-    expected = positive_probability(result.model, rows).select("_p1").toPandas()["_p1"]
+    expected = positive_probability(result.pipeline, rows).select("_p1").toPandas()["_p1"]
     again = positive_probability(loaded, rows).select("_p1").toPandas()["_p1"]
     np.testing.assert_allclose(again.to_numpy(), expected.to_numpy())
 

@@ -38,6 +38,16 @@ class TrainingConfig(dg.Config):
     trainer: str = "auto"  # "sklearn", "spark", or "auto": Spark ML from spark_min_rows rows on
     spark_min_rows: int = DEFAULT_SPARK_MIN_ROWS
 
+    def training_args(self) -> dict:
+        """What both trainers take from this config (model family, split, seed, minimum rows)."""
+        return {
+            "kind": self.kind,
+            "holdout_days": self.holdout_days,
+            "holdout_fraction": self.holdout_fraction,
+            "seed": self.seed,
+            "min_rows": self.min_rows,
+        }
+
 
 def choose_trainer(trainer: str, rows: int, spark_min_rows: int) -> str:
     """``"sklearn"`` or ``"spark"`` for a feature table of ``rows`` rows."""
@@ -96,11 +106,7 @@ def conversion_model(
 
         result = train_model(
             features,
-            kind=config.kind,
-            holdout_days=config.holdout_days,
-            holdout_fraction=config.holdout_fraction,
-            seed=config.seed,
-            min_rows=config.min_rows,
+            **config.training_args(),
         )
         version = store.save(
             result.pipeline,
@@ -175,14 +181,10 @@ def _train_with_spark(
         spark = engine.spark.session()  # the run's session, started on first use
         result = train_model_spark(
             spark.read.parquet(str(export)),
-            kind=config.kind,
-            holdout_days=config.holdout_days,
-            holdout_fraction=config.holdout_fraction,
-            seed=config.seed,
-            min_rows=config.min_rows,
+            **config.training_args(),
         )
         version = store.save_spark(
-            result.model,
+            result.pipeline,
             result.metrics,
             result.reference,
             result.info(),
