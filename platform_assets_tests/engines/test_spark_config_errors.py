@@ -39,7 +39,11 @@ def lake_dir(layout) -> Path:
 
 
 def test_a_valid_local_configuration_passes(lake_dir):
-    _spark(lake_dir, PLATFORM_SPARK_MASTER="local[2]", PLATFORM_SPARK_DRIVER_MEMORY="512m").validate()
+    engine = _spark(lake_dir, PLATFORM_SPARK_MASTER="local[2]", PLATFORM_SPARK_DRIVER_MEMORY="512m")
+    engine.validate()  # raises SparkConfigError when a setting is wrong
+    config = engine.spark_config()
+    assert (config["spark.master"], config["spark.driver.memory"]) == ("local[2]", "512m")
+    assert not engine.started  # checking the settings starts no JVM
 
 
 @pytest.mark.parametrize(
