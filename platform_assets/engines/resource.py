@@ -17,6 +17,7 @@ days a mart reads) against ``auto_spark_min_bytes``. Whatever ran, the warehouse
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from platform_assets.engines.base import IngestResult, PartitionWrite, TableWrite
+from platform_assets.engines.base import IngestResult, LakeDays, PartitionWrite, TableWrite, View
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout
@@ -67,7 +68,7 @@ class PlatformEngine(dg.ConfigurableResource):
         """Replace each partition; the engine is chosen once for the batch, by the lake bytes
         its views read (a backfill's days together)."""
         writes = list(writes)
-        sizes = [sum(self.spark.input_bytes(v) for v in w.views.values()) for w in writes]
+        sizes = [sum(_lake_bytes(self.layout, v) for v in w.views.values()) for w in writes]
         engine = self.choose(sum(sizes))
         if isinstance(engine, SparkEngine):
             results = engine.write_partitions(writes, self.duckdb)
@@ -97,3 +98,11 @@ class PlatformEngine(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         """The Spark session, if this run started one, ends with the run."""
         self.spark.stop()
+
+
+def _lake_bytes(layout: DataLayout, view: View) -> int:
+    """Bytes of lake Parquet a view reads (0 for warehouse rows): what ``auto`` weighs."""
+    if not isinstance(view, LakeDays):
+        return 0
+    days = (view.first + dt.timedelta(days=i) for i in range((view.last - view.first).days + 1))
+    return sum(p.stat().st_size for day in days for p in layout.day_fragments(day))

@@ -223,13 +223,6 @@ class SparkEngine(dg.ConfigurableResource):
             return None
         return spark.read.option("mergeSchema", "false").parquet(*present)
 
-    def input_bytes(self, view: View) -> int:
-        """Bytes of lake Parquet a view reads (0 for warehouse rows): what ``auto`` weighs."""
-        if not isinstance(view, LakeDays):
-            return 0
-        days = [view.first + dt.timedelta(days=i) for i in range((view.last - view.first).days + 1)]
-        return sum(p.stat().st_size for day in days for p in self.layout.day_fragments(day))
-
     # -- warehouse ----------------------------------------------------------------------------
 
     def write_partitions(
