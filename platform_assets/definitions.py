@@ -5,50 +5,46 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_assets.freshness import with_freshness
+from platform_assets.jobs import JOBS
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.features.checks import feature_checks
 from platform_assets.layers.lake.assets import lake_ingest
 from platform_assets.layers.lake.checks import lake_checks
 from platform_assets.layers.lake.sensors import build_lake_days_sensor
-from platform_assets.layers.models.assets import conversion_model
+from platform_assets.layers.models.assets import champion, conversion_model
 from platform_assets.layers.models.checks import model_checks
-from platform_assets.layers.monitoring.assets import feature_drift
+from platform_assets.layers.monitoring.assets import feature_drift, model_performance
 from platform_assets.layers.monitoring.checks import monitoring_checks
+from platform_assets.layers.monitoring.sensors import build_monitor_sensor, build_retrain_sensor
+from platform_assets.layers.predictions.assets import session_predictions
+from platform_assets.layers.predictions.checks import prediction_checks
 from platform_assets.layers.raw.assets import raw_log_files
 from platform_assets.layers.raw.checks import raw_checks
 from platform_assets.layers.raw.sensors import build_landing_files_sensor
 from platform_assets.layers.warehouse.assets import mart_assets
 from platform_assets.layers.warehouse.checks import warehouse_checks
+from platform_assets.lib.layout import DataLayout
 from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
-
-ingest_job = dg.define_asset_job(
-    "ingest_log_file",
-    selection=dg.AssetSelection.groups("raw", "lake"),
-    description="Register one landed file and parse it into the lake.",
-)
-train_job = dg.define_asset_job(
-    "train_model",
-    selection=dg.AssetSelection.groups("models"),
-    description="Train, evaluate and register a new conversion model on all feature days.",
-)
-monitor_day_job = dg.define_asset_job(
-    "monitor_day",
-    selection=dg.AssetSelection.groups("monitoring"),
-    description="Drift report of one day's features against the current model's training data.",
-)
-build_day_job = dg.define_asset_job(
-    "build_day",
-    selection=dg.AssetSelection.groups("warehouse", "features"),
-    description="Build one day's marts and features from the lake.",
-)
 
 
 def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     """Definitions for explicit settings (tests and the CLI call this directly)."""
+    interval = settings.sensor_interval_seconds
+    models = DataLayout(settings.data_dir).models
     return dg.Definitions(
         assets=with_freshness(
-            [raw_log_files, lake_ingest, *mart_assets, *feature_assets, conversion_model, feature_drift],
+            [
+                raw_log_files,
+                lake_ingest,
+                *mart_assets,
+                *feature_assets,
+                conversion_model,
+                champion,
+                session_predictions,
+                feature_drift,
+                model_performance,
+            ],
             settings.freshness,
         ),
         asset_checks=[
@@ -57,12 +53,15 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
             warehouse_checks,
             feature_checks,
             model_checks,
+            prediction_checks,
             monitoring_checks,
         ],
-        jobs=[ingest_job, build_day_job, train_job, monitor_day_job],
+        jobs=JOBS,
         sensors=[
-            build_landing_files_sensor(minimum_interval_seconds=settings.sensor_interval_seconds),
-            build_lake_days_sensor(minimum_interval_seconds=settings.sensor_interval_seconds),
+            build_landing_files_sensor(minimum_interval_seconds=interval),
+            build_lake_days_sensor(minimum_interval_seconds=interval),
+            build_monitor_sensor(models, minimum_interval_seconds=interval),
+            build_retrain_sensor(models, settings.retrain, minimum_interval_seconds=interval),
         ],
         resources=build_resources(settings),
         # DuckDB already uses every core inside a step, and one process may write the warehouse

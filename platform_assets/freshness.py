@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-DAILY_GROUPS = ("raw", "lake", "warehouse", "features", "monitoring")
+DAILY_GROUPS = ("raw", "lake", "warehouse", "features", "predictions", "monitoring")
 MODEL_GROUPS = ("models",)
 _MIN_WINDOW = dt.timedelta(minutes=1)  # Dagster's smallest window
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from platform_assets.engines.resource import DEFAULT_AUTO_SPARK_MIN_BYTES
 from platform_assets.freshness import FreshnessWindows
+from platform_assets.lib.retraining import RetrainPolicy
 from platform_assets.quality import QualityThresholds
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
@@ -75,6 +76,8 @@ class PlatformSettings:
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     # Freshness policies' windows (PLATFORM_FRESHNESS_DAILY_HOURS, PLATFORM_FRESHNESS_MODEL_HOURS).
     freshness: FreshnessWindows = field(default_factory=FreshnessWindows)
+    # When monitoring requests a retraining run (PLATFORM_RETRAIN_DRIFT_SHARE, ...).
+    retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -103,6 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
         sensor_interval_seconds=_sensor_interval(env.get("PLATFORM_SENSOR_INTERVAL_SECONDS")),
         quality=QualityThresholds.from_env(env),
         freshness=FreshnessWindows.from_env(env),
+        retrain=RetrainPolicy.from_env(env),
     )
 
 

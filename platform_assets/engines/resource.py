@@ -24,11 +24,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from platform_assets.engines.base import IngestResult, LakeDays, PartitionWrite, TableWrite, View
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout
+from platform_assets.sql import SqlDefinition
 
 ENGINE_KINDS = ("duckdb", "spark", "auto")
 # Measured in benchmarks/RESULTS.md ("engines"): below this, DuckDB on one machine beats Spark;
@@ -79,6 +81,14 @@ class PlatformEngine(dg.ConfigurableResource):
 
     def write_partition(self, write: PartitionWrite) -> TableWrite:
         return next(iter(self.write_partitions([write])))
+
+    def load_partition(
+        self, definition: SqlDefinition, rows: pa.Table, partition: dt.date, input_rows: dict[str, int]
+    ) -> TableWrite:
+        """Replace one warehouse partition with rows computed in Python (e.g. model scores)."""
+        return dataclasses.replace(
+            self.duckdb.load_partition(definition, rows, partition, input_rows), engine=self.duckdb.name
+        )
 
     # -- the warehouse is DuckDB whichever engine wrote it --------------------------------------
 

@@ -2,7 +2,9 @@
 
 Layout under ``root``::
 
-    registry.json             {"versions": [{"version": "v0001", "sha256": ..., ...}, ...]}
+    registry.json             {"versions": [{"version": "v0001", "sha256": ..., ...}, ...],
+                               "champion": "v0001",  the version predictions and monitoring use
+                               "decisions": [...]}   every promotion, rollback and kept champion
     v0001/model.skops         the fitted pipeline (skops, never pickle)
     v0002/spark_model/        or a Spark ML PipelineModel saved by Spark itself (format "spark-ml":
                               its sha256 is over every file's relative path and bytes)
@@ -10,7 +12,10 @@ Layout under ``root``::
     v0001/card.json           metrics, params, training data, code version, created_at
 
 A version directory is written under a temporary name and renamed into place; the registry is
-rewritten through a temporary file and ``os.replace`` (``lib/atomic.py``). No Dagster here.
+rewritten through a temporary file and ``os.replace`` (``lib/atomic.py``), under a lock file, so
+concurrent writers never lose each other's entries. The champion only moves to a version whose
+files match their registered sha256 (:meth:`ModelStore.set_champion`), and every move is appended
+to ``decisions`` with who/why, so a rollback is a move back to an earlier version. No Dagster here.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ SPARK_FORMAT = "spark-ml"
 REFERENCE_FILE = "reference.parquet"
 CARD_FILE = "card.json"
 REGISTRY_FILE = "registry.json"
+REGISTRY_FORMAT = 2  # 2 added "champion" and "decisions"; a format-1 file reads as no champion
 VERSION_PATTERN = re.compile(r"^v\d{4,}$", re.ASCII)  # ASCII: no other digits
 
 # Types skops does not trust by default that the pipelines of lib/training.py contain (checked
@@ -131,6 +137,35 @@ class ModelStore:
         versions = [v for v in self.versions() if v.accepted or not accepted_only]
         return versions[-1] if versions else None
 
+    def champion(self) -> ModelVersion | None:
+        """The version predictions and monitoring use (None before the first promotion)."""
+        name = self._registry().get("champion")
+        return self.get(name) if name else None
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every recorded promotion decision, oldest first (promotions, kept champions, rollbacks)."""
+        return list(self._registry().get("decisions", []))
+
+    def entry(self, version: str) -> dict[str, Any]:
+        """A copy of the registry entry of ``version`` (hashes, acceptance, summary metrics)."""
+        return dict(self._entry(version))
+
+    def verify(self, version: str) -> ModelVersion:
+        """Check every file of ``version`` against the registry (model, reference, card); raise
+        ModelIntegrityError naming the first file that is missing or altered."""
+        entry = self._entry(version)
+        if entry.get("format", SKOPS_FORMAT) == SPARK_FORMAT:
+            source = self.root / version / SPARK_MODEL_DIR
+            if not source.is_dir():
+                raise ModelIntegrityError(f"model {version}: {source} is missing")
+            if sha256_of_tree(source) != entry.get("sha256"):
+                raise ModelIntegrityError(f"model {version}: {source} does not match its registered sha256")
+        else:
+            self._verified_bytes(entry, MODEL_FILE, "sha256")
+        self._verified_bytes(entry, REFERENCE_FILE, "reference_sha256")
+        self._verified_bytes(entry, CARD_FILE, "card_sha256")
+        return self._version(entry)
+
     def get(self, version: str) -> ModelVersion:
         """The registry entry of ``version``; ModelIntegrityError when it is not registered."""
         return self._version(self._entry(version))
@@ -201,9 +236,12 @@ class ModelStore:
         reference: pd.DataFrame,
         info: dict[str, Any],
         accepted: bool = True,
+        summary: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Write a new version (model, reference sample, card) and register it; a version that
-        failed its acceptance checks is kept on record but not returned by :meth:`latest`."""
+        failed its acceptance checks is kept on record but not returned by :meth:`latest`.
+        ``summary`` (family, headline metrics, training window...) is copied into the registry
+        entry so a listing needs no card."""
         import skops.io as sio
 
         model_bytes = sio.dumps(pipeline)
@@ -212,7 +250,7 @@ class ModelStore:
             (staging / MODEL_FILE).write_bytes(model_bytes)
             return sha256_of(model_bytes)
 
-        return self._save(write_model, SKOPS_FORMAT, metrics, reference, info, accepted)
+        return self._save(write_model, SKOPS_FORMAT, metrics, reference, info, accepted, summary)
 
     def save_spark(
         self,
@@ -221,6 +259,7 @@ class ModelStore:
         reference: pd.DataFrame,
         info: dict[str, Any],
         accepted: bool = True,
+        summary: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Like :meth:`save`, for a Spark ML PipelineModel: written by ``model.write()`` into the
         version's ``spark_model/`` folder, registered with the sha256 of that folder's files
@@ -232,7 +271,7 @@ class ModelStore:
             model.write().overwrite().save(str(target))
             return sha256_of_tree(target)
 
-        return self._save(write_model, SPARK_FORMAT, metrics, reference, info, accepted)
+        return self._save(write_model, SPARK_FORMAT, metrics, reference, info, accepted, summary)
 
     def _save(
         self,
@@ -242,12 +281,17 @@ class ModelStore:
         reference: pd.DataFrame,
         info: dict[str, Any],
         accepted: bool,
+        summary: dict[str, Any] | None,
     ) -> ModelVersion:
+        clash = _ENTRY_KEYS & (summary or {}).keys()
+        if clash:
+            raise ValueError(f"summary fields {sorted(clash)} would overwrite the registry's own")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
+            registry = self._registry()
             entries = self._entries()
             version = self._next_version(entries)
-            created_at = datetime.now(UTC).isoformat(timespec="seconds")
+            created_at = _now()
             with staging_dir(self.root, prefix=version) as staging:
                 model_sha256 = write_model(staging)
                 card = {
@@ -278,19 +322,79 @@ class ModelStore:
             }
             if model_format != SKOPS_FORMAT:
                 entry["format"] = model_format
-            self._write_registry([*entries, entry])
+            entry.update(json.loads(_json_bytes(summary or {})))
+            registry["versions"] = [*entries, entry]
+            self._write_registry(registry)
         return self._version(entry)
+
+    def set_champion(self, version: str, decision: dict[str, Any]) -> dict[str, Any]:
+        """Make ``version`` the champion after verifying its files; append ``decision`` (with
+        ``previous_champion``, ``champion`` and a timestamp) to the decisions and return it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            registry = self._registry()
+            self.verify(version)
+            record = {
+                **decision,
+                "at": _now(),
+                "previous_champion": registry.get("champion"),
+                "champion": version,
+            }
+            registry["champion"] = version
+            registry["decisions"] = [*registry.get("decisions", []), record]
+            self._write_registry(registry)
+        return record
+
+    def record_decision(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """Append a decision that leaves the champion where it is (e.g. a challenger kept out)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            registry = self._registry()
+            record = {**decision, "at": _now(), "champion": registry.get("champion")}
+            registry["decisions"] = [*registry.get("decisions", []), record]
+            self._write_registry(registry)
+        return record
+
+    def annotate(self, version: str, **fields: Any) -> None:
+        """Add summary fields to a version's registry entry (never its hashes or acceptance)."""
+        if _ENTRY_KEYS & fields.keys():
+            raise ValueError(f"registry fields {sorted(_ENTRY_KEYS & fields.keys())} cannot be changed")
+        with self._lock():
+            registry = self._registry()
+            entries = registry.get("versions", [])
+            matches = [e for e in entries if e.get("version") == validate_version(version)]
+            if not matches:
+                raise ModelIntegrityError(f"model {version} is not in the registry {self._registry_path}")
+            matches[0].update(json.loads(_json_bytes(fields)))
+            self._write_registry(registry)
+
+    def previous_champion(self) -> str | None:
+        """The champion before the current one (what a rollback returns to), or None."""
+        current = self._registry().get("champion")
+        for record in reversed(self.decisions()):
+            if record.get("champion") == current and record.get("previous_champion") not in (None, current):
+                return record["previous_champion"]
+        return None
 
     # -- internals ---------------------------------------------------------------------------
     @property
     def _registry_path(self) -> Path:
         return self.root / REGISTRY_FILE
 
-    def _entries(self) -> list[dict[str, Any]]:
+    def _registry(self) -> dict[str, Any]:
+        """The whole registry document (versions, champion, decisions); empty before any save."""
         if not self._registry_path.exists():
-            return []
+            return {"format": REGISTRY_FORMAT, "versions": [], "decisions": []}
         registry = json.loads(self._registry_path.read_text("utf-8"))
-        entries = registry.get("versions", [])
+        if not isinstance(registry, dict) or not isinstance(registry.get("versions", []), list):
+            raise ModelIntegrityError(f"{self._registry_path} is not a model registry")
+        champion = registry.get("champion")
+        if champion is not None:
+            validate_version(champion)
+        return registry
+
+    def _entries(self) -> list[dict[str, Any]]:
+        entries = self._registry().get("versions", [])
         for entry in entries:
             validate_version(entry["version"])
         return sorted(entries, key=lambda e: int(e["version"][1:]))
@@ -330,8 +434,8 @@ class ModelStore:
             )
         return data
 
-    def _write_registry(self, entries: list[dict[str, Any]]) -> None:
-        atomic_write_bytes(self._registry_path, _json_bytes({"format": 1, "versions": entries}))
+    def _write_registry(self, registry: dict[str, Any]) -> None:
+        atomic_write_bytes(self._registry_path, _json_bytes({**registry, "format": REGISTRY_FORMAT}))
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -345,6 +449,12 @@ class ModelStore:
 
 
 _CARD_KEYS = {"code_version", "params", "training_data"}
+# What the store itself writes into a registry entry: never set from outside.
+_ENTRY_KEYS = {"version", "created_at", "sha256", "reference_sha256", "card_sha256", "accepted", "format"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _json_default(value: Any) -> Any:

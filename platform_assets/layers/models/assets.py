@@ -1,25 +1,39 @@
-"""Models layer: the session-conversion classifier, trained on a time split and versioned.
+"""Models layer: train a challenger, gate it against the champion, promote it (or roll back).
 
-Two trainers share the split, the data checks and the metric definitions (``lib/training.py``):
-scikit-learn in this process (skops file), or Spark ML on the ``engine`` resource's Spark session
-(``lib/training_spark.py``; Spark's own model directory) when the feature table has at least
-``spark_min_rows`` rows or ``trainer: spark`` is configured.
+``models/conversion_model`` trains a new version on the session features (several families, a
+bounded search, a time split) and registers it. On the same held-out rows it scores the current
+champion too; three blocking checks (``beats_baseline``, ``metric_floor``, ``beats_champion``)
+gate ``models/champion``, which moves the registry's champion pointer. A failed gate records the
+decision (both scores and the reason) and the champion stays. ``models/champion`` with
+``version`` in its config promotes or rolls back to any registered, intact version.
+
+Two trainers share the split, data checks and metrics (``lib/training.py``): scikit-learn in this
+process (skops file), or Spark ML on the ``engine`` resource's Spark session
+(``lib/training_spark.py``) when the feature table has at least ``spark_min_rows`` rows.
 """
 
+
+import hashlib
 import os
 import shutil
 from contextlib import closing
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.layout import sql_string, validate_day
+from platform_assets.lib.model_store import ModelIntegrityError, ModelStore, validate_version
+from platform_assets.lib.promotion import PromotionDecision, PromotionPolicy, decide, holdout_scores
+from platform_assets.metadata import latest_metadata
+from platform_assets.quality import QualityThresholds
 from platform_assets.storage import PlatformStorage
 
 CONVERSION_MODEL = dg.AssetKey(["models", "conversion_model"])
-BEATS_BASELINE = "beats_baseline"
+CHAMPION = dg.AssetKey(["models", "champion"])
+BEATS_BASELINE, METRIC_FLOOR, BEATS_CHAMPION = "beats_baseline", "metric_floor", "beats_champion"
 TRAINERS = ("auto", "sklearn", "spark")
 # Feature rows from which ``trainer: auto`` trains with Spark ML; below it scikit-learn in one
 # process is faster (a Spark session alone takes 10-20 s to start). Env: PLATFORM_MODEL_SPARK_MIN_ROWS.
@@ -27,7 +41,8 @@ DEFAULT_SPARK_MIN_ROWS = int(os.environ.get("PLATFORM_MODEL_SPARK_MIN_ROWS", "20
 
 
 class TrainingConfig(dg.Config):
-    """How to train; every field is recorded with the model version."""
+    """How to train and how the challenger must compare with the champion; every field is
+    recorded with the model version."""
 
     kind: str = "logreg"  # calibrated and robust on small, non-stationary data; or "hgb"
     holdout_days: int | None = None
@@ -37,6 +52,8 @@ class TrainingConfig(dg.Config):
     min_rows: int = 200
     trainer: str = "auto"  # "sklearn", "spark", or "auto": Spark ML from spark_min_rows rows on
     spark_min_rows: int = DEFAULT_SPARK_MIN_ROWS
+    promotion_metric: str = "roc_auc"  # or "log_loss", "brier"
+    promotion_margin: float = 0.005  # the challenger must beat the champion by at least this
 
     def training_args(self) -> dict:
         """What both trainers take from this config (model family, split, seed, minimum rows)."""
@@ -65,21 +82,33 @@ def _confusion_markdown(at: dict) -> str:
     )
 
 
+def _gate_spec(name: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=CONVERSION_MODEL, blocking=True, description=description)
+
+
 @dg.asset(
     key=CONVERSION_MODEL,
     deps=[SESSION_FEATURES],
     group_name="models",
     kinds={"scikit-learn", "spark", "skops"},
     owners=["team:ml"],
-    code_version="1",
+    code_version="2",
     check_specs=[
-        dg.AssetCheckSpec(
+        _gate_spec(
             BEATS_BASELINE,
-            asset=CONVERSION_MODEL,
-            blocking=True,
-            description="On held-out (later) days the model beats a prior-only baseline: higher "
-            "ROC AUC by a margin and lower log loss.",
-        )
+            "On held-out (later) days the challenger beats a prior-only baseline: higher ROC AUC "
+            "by a margin and lower log loss.",
+        ),
+        _gate_spec(
+            METRIC_FLOOR,
+            "The challenger's held-out ROC AUC reaches PLATFORM_MODEL_MIN_ROC_AUC (default 0.55), "
+            "whatever the baseline did.",
+        ),
+        _gate_spec(
+            BEATS_CHAMPION,
+            "On the same held-out rows the challenger beats the current champion's promotion "
+            "metric by at least promotion_margin (passes when there is no champion yet).",
+        ),
     ],
 )
 def conversion_model(
@@ -87,43 +116,58 @@ def conversion_model(
     config: TrainingConfig,
     engine: PlatformEngine,
     storage: PlatformStorage,
+    quality: QualityThresholds,
 ):
-    """Predicts at session start whether a session converts (scikit-learn pipeline in a skops file,
-    or a Spark ML pipeline saved by Spark for large feature tables)."""
+    """Trains a challenger that predicts at session start whether a session converts, registers it,
+    and compares it with the champion on the same held-out rows (scikit-learn or Spark ML)."""
+    policy = _policy(config, quality)
     where = ""
     if config.train_until:
         last_day = sql_string(validate_day(config.train_until).isoformat())  # validated: a literal
         where = f" WHERE event_date <= CAST({last_day} AS DATE)"
-    rows = int(engine.read_frame("SELECT count(*) AS n FROM session_features" + where)["n"].iloc[0])
+    training_data = _training_data(engine, where)
+    rows = training_data["rows"]
     trainer = choose_trainer(config.trainer, rows, config.spark_min_rows)
     context.log.info(f"{rows} feature rows: training with {trainer} (spark_min_rows {config.spark_min_rows})")
     store = storage.model_store()
     if trainer == "spark":
-        result, version = _train_with_spark(context, config, engine, store, where)
+        result = _train_with_spark(context, config, engine, where)
     else:
         features = engine.read_frame(f"SELECT * FROM session_features{where} ORDER BY event_date, session_id")
         from platform_assets.lib.training import train_model  # scikit-learn: imported by the step only
 
-        result = train_model(
-            features,
-            **config.training_args(),
-        )
-        version = store.save(
-            result.pipeline,
-            result.metrics,
-            result.reference,
-            result.info(),
-            accepted=bool(result.metrics["beats_baseline"]),
-        )
-    beats = bool(result.metrics["beats_baseline"])
+        result = train_model(features, **config.training_args())
     model, baseline = result.metrics["model"], result.metrics["baseline"]
-    context.log.info(f"trained {version.version}: holdout AUC {model['roc_auc']:.3f} (baseline 0.5)")
+    info = {**result.info(), "training_partitions": training_data, "run_id": context.run.run_id}
+    summary = {
+        "family": result.params.get("kind"),
+        "trainer": result.params["trainer"],
+        "roc_auc": model["roc_auc"],
+        "log_loss": model["log_loss"],
+        "train_start": result.split.train_start,
+        "train_end": result.split.train_end,
+        "holdout_start": result.split.holdout_start,
+        "holdout_end": result.split.holdout_end,
+        "training_data_version": training_data["data_version"],
+        "run_id": context.run.run_id,
+    }
+    save = store.save_spark if trainer == "spark" else store.save
+    accepted = bool(result.metrics["beats_baseline"]) and model["roc_auc"] >= policy.min_roc_auc
+    version = save(
+        result.pipeline, result.metrics, result.reference, info, accepted=accepted, summary=summary
+    )
+    decision = _compare_with_champion(context, engine, store, version.version, result, where, policy)
+    store.annotate(version.version, decision=decision.as_record())
+    if not decision.promote:
+        store.record_decision(decision.as_record())
+    context.log.info(f"trained {version.version}: {decision.reason}")
     yield dg.MaterializeResult(
         metadata={
             "model_version": version.version,
             "trainer": result.params["trainer"],
+            "family": str(result.params.get("kind")),
             "model_format": version.format,
-            "accepted": beats,
+            "accepted": accepted,
             "model_sha256": version.sha256,
             "model_path": dg.MetadataValue.path(str(version.model_path)),
             "roc_auc": model["roc_auc"],
@@ -138,30 +182,136 @@ def conversion_model(
             "baseline_roc_auc": baseline["roc_auc"],
             "baseline_log_loss": baseline["log_loss"],
             "positive_rate_holdout": result.metrics["positive_rate_holdout"],
+            **_train_metrics(result.metrics),
             "confusion_matrix": dg.MetadataValue.md(_confusion_markdown(model["at_0_5"])),
             "confusion_matrix_tuned": dg.MetadataValue.md(_confusion_markdown(model["at_train_best_f1"])),
+            **_candidates_metadata(getattr(result, "candidates", None)),
+            "champion_before": decision.champion or "",
+            "champion_score": _score(decision.champion_scores, policy.metric),
+            "challenger_score": decision.challenger_scores[policy.metric],
+            "promotion_metric": policy.metric,
+            "decision": "promote" if decision.promote else "keep",
+            "decision_reason": decision.reason,
             "split": dg.MetadataValue.json(result.split.as_dict()),
             "params": dg.MetadataValue.json(result.params),
+            "training_data": dg.MetadataValue.json(training_data),
+            "training_data_version": training_data["data_version"],
             "dagster/row_count": result.split.train_rows + result.split.holdout_rows,
         }
     )
-    yield dg.AssetCheckResult(
-        check_name=BEATS_BASELINE,
-        passed=beats,
-        metadata={
-            "roc_auc": model["roc_auc"],
-            "baseline_roc_auc": baseline["roc_auc"],
-            "log_loss": model["log_loss"],
-            "baseline_log_loss": baseline["log_loss"],
-            "min_auc_margin": result.metrics["min_auc_margin"],
-        },
+    for gate in decision.gates:
+        yield dg.AssetCheckResult(
+            check_name=gate.name,
+            passed=gate.passed,
+            metadata={"model_version": version.version, **_plain(gate.figures), "detail": gate.detail},
+            description=None if gate.passed else gate.detail,
+        )
+
+
+def _policy(config: TrainingConfig, quality: QualityThresholds) -> PromotionPolicy:
+    try:
+        return PromotionPolicy(config.promotion_metric, config.promotion_margin, quality.model_min_roc_auc)
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
+
+
+def _training_data(engine: PlatformEngine, where: str) -> dict[str, Any]:
+    """The feature partitions a training run reads, with each day's row count and content hash
+    (the same fingerprint the features' data versions carry) and one data version over them."""
+    days = engine.read_frame(
+        "SELECT CAST(event_date AS VARCHAR) AS day, count(*) AS n, coalesce(sum(hash(f)), 0) AS h "
+        f"FROM session_features AS f{where} GROUP BY event_date ORDER BY event_date"
+    )
+    fingerprints = {row.day: f"{int(row.n)}-{int(row.h):x}" for row in days.itertuples()}
+    digest = hashlib.sha256("\n".join(f"{d}:{f}" for d, f in fingerprints.items()).encode()).hexdigest()
+    return {
+        "table": "session_features",
+        "first_day": min(fingerprints, default=None),
+        "last_day": max(fingerprints, default=None),
+        "days": len(fingerprints),
+        "rows": int(days["n"].sum()) if len(days) else 0,
+        "data_version": digest[:16],
+        "partitions": fingerprints,
+    }
+
+
+def _compare_with_champion(
+    context: dg.AssetExecutionContext,
+    engine: PlatformEngine,
+    store: ModelStore,
+    challenger: str,
+    result: Any,
+    where: str,
+    policy: PromotionPolicy,
+) -> PromotionDecision:
+    """Score the registered challenger and the champion on the challenger's held-out rows."""
+    from platform_assets.lib.scoring import load_scorer
+
+    split = result.split
+    holdout = engine.read_frame(
+        f"SELECT * FROM session_features{where}{' AND' if where else ' WHERE'} "
+        "event_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE) ORDER BY event_date, session_id",
+        [split.holdout_start, split.holdout_end],
+    )
+    labels = holdout["label"].to_numpy(dtype=int)
+    spark = engine.spark.session
+    # the registered file, loaded back through its hash check, is what gets scored
+    challenger_scores = holdout_scores(labels, load_scorer(store, challenger, spark).probabilities(holdout))
+    champion = store.champion()
+    champion_scores, champion_error = None, None
+    window = {"start": split.holdout_start, "end": split.holdout_end, "rows": len(holdout)}
+    if champion is not None:
+        try:
+            scorer = load_scorer(store, champion.version, spark)
+            champion_scores = holdout_scores(labels, scorer.probabilities(holdout))
+            trained_until = store.entry(champion.version).get("holdout_end")
+            window["champion_trained_on_holdout"] = bool(
+                trained_until and trained_until >= split.holdout_start
+            )
+        except (ModelIntegrityError, OSError, KeyError, ValueError) as error:
+            champion_error = str(error)
+            context.log.error(f"champion {champion.version} cannot be scored: {error}")
+    return decide(
+        challenger=challenger,
+        challenger_scores=challenger_scores,
+        beats_baseline=bool(result.metrics["beats_baseline"]),
+        baseline_scores=result.metrics["baseline"],
+        champion=champion.version if champion else None,
+        champion_scores=champion_scores,
+        policy=policy,
+        holdout=window,
+        champion_error=champion_error,
     )
 
 
+def _train_metrics(metrics: dict) -> dict[str, float]:
+    train = metrics.get("train") or {}
+    return {f"train_{k}": float(train[k]) for k in ("roc_auc", "log_loss", "brier") if k in train}
+
+
+def _candidates_metadata(candidates: list[dict] | None) -> dict[str, Any]:
+    if not candidates:
+        return {}
+    table = pd.DataFrame(candidates)
+    return {
+        "candidates_tried": len(candidates),
+        "candidates": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+    }
+
+
+def _score(scores: dict | None, metric: str) -> float:
+    return float(scores[metric]) if scores else float("nan")
+
+
+def _plain(figures: dict) -> dict:
+    """Check metadata values Dagster accepts (None as an empty string)."""
+    return {k: "" if v is None else v for k, v in figures.items()}
+
+
 def _train_with_spark(
-    context: dg.AssetExecutionContext, config: TrainingConfig, engine: PlatformEngine, store: Any, where: str
-) -> tuple[Any, Any]:
-    """Export the features as Parquet with DuckDB, train on them with Spark ML, save the model.
+    context: dg.AssetExecutionContext, config: TrainingConfig, engine: PlatformEngine, where: str
+) -> Any:
+    """Export the features as Parquet with DuckDB and train on them with Spark ML.
 
     DuckDB writes one Parquet file per thread into ``tmp/training/<run id>/``; Spark reads that
     folder in parallel (no pass through pandas or the Python driver). On a cluster the data
@@ -179,17 +329,96 @@ def _train_with_spark(
                 "(FORMAT parquet, PER_THREAD_OUTPUT true)"
             )
         spark = engine.spark.session()  # the run's session, started on first use
-        result = train_model_spark(
-            spark.read.parquet(str(export)),
-            **config.training_args(),
-        )
-        version = store.save_spark(
-            result.pipeline,
-            result.metrics,
-            result.reference,
-            result.info(),
-            accepted=bool(result.metrics["beats_baseline"]),
-        )
+        return train_model_spark(spark.read.parquet(str(export)), **config.training_args())
     finally:
         shutil.rmtree(export, ignore_errors=True)
-    return result, version
+
+
+class ChampionConfig(dg.Config):
+    """Leave ``version`` empty to promote the challenger that passed its gate in this run; set it
+    (with a ``reason``) to promote or roll back to any registered version whose files are intact."""
+
+    version: str = ""
+    reason: str = ""
+
+
+@dg.asset(
+    key=CHAMPION,
+    deps=[CONVERSION_MODEL],
+    group_name="models",
+    kinds={"scikit-learn", "spark"},
+    owners=["team:ml"],
+    code_version="1",
+)
+def champion(
+    context: dg.AssetExecutionContext, config: ChampionConfig, storage: PlatformStorage
+) -> dg.MaterializeResult:
+    """The model version predictions and monitoring use: the challenger that passed every
+    promotion gate, or a version named in config (a rollback)."""
+    store = storage.model_store()
+    before = store.champion()
+    if config.version:
+        record = promote_version(store, config.version, config.reason, actor=f"run {context.run.run_id}")
+    else:
+        record = _promote_challenger(context, store)
+    current = store.champion()
+    assert current is not None  # promote_version and _promote_challenger set it or raise
+    entry = store.entry(current.version)
+    context.log.info(f"champion: {current.version} (before: {before.version if before else 'none'})")
+    return dg.MaterializeResult(
+        metadata={
+            "champion": current.version,
+            "previous_champion": before.version if before else "",
+            "action": record.get("action", ""),
+            "reason": record.get("reason", ""),
+            "roc_auc": float(entry.get("roc_auc", float("nan"))),
+            "log_loss": float(entry.get("log_loss", float("nan"))),
+            "family": str(entry.get("family", "")),
+            "trained_until": str(entry.get("holdout_end", "")),
+            "model_sha256": current.sha256,
+            "model_path": dg.MetadataValue.path(str(current.model_path)),
+            "decision": dg.MetadataValue.json(record),
+        }
+    )
+
+
+def _promote_challenger(context: dg.AssetExecutionContext, store: ModelStore) -> dict:
+    """Promote this run's challenger (the latest ``conversion_model``), which its blocking gate
+    checks passed; materialized on its own, re-confirms a challenger that is champion already."""
+    recorded = latest_metadata(context.instance, CONVERSION_MODEL) or {}
+    challenger = str(recorded.get("model_version") or "")
+    if not challenger:
+        raise dg.Failure("no challenger has been trained: materialize models/conversion_model first")
+    current = store.champion()
+    if current is not None and current.version == challenger:
+        store.verify(challenger)
+        return {"action": "confirm", "reason": f"{challenger} is the champion already"}
+    decision = store.entry(challenger).get("decision") or {}
+    if decision.get("action") != "promote":
+        raise dg.Failure(
+            f"{challenger} did not pass its promotion gate: "
+            f"{decision.get('reason', 'no decision recorded')}. To promote it anyway, materialize "
+            "models/champion with config version and reason."
+        )
+    return store.set_champion(challenger, decision)
+
+
+def promote_version(store: ModelStore, version: str, reason: str, actor: str) -> dict:
+    """Make a named version the champion (a rollback or a manual promotion): it must be registered
+    and its files intact; the move is recorded with the reason and who asked."""
+    try:
+        validate_version(version)
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
+    if not reason.strip():
+        raise dg.Failure(f"promoting {version} by hand needs a reason (config reason / --reason)")
+    current = store.champion()
+    older = current is not None and int(version[1:]) < int(current.version[1:])
+    action = "rollback" if older else "manual"
+    try:
+        return store.set_champion(version, {"action": action, "reason": reason.strip(), "by": actor})
+    except ModelIntegrityError as error:
+        raise dg.Failure(
+            f"cannot make {version} the champion: {error}"
+            + (f" (the champion stays {current.version})" if current else "")
+        ) from None

@@ -1,36 +1,34 @@
-"""Model checks (``beats_baseline`` runs inside the training step, see ``assets.py``)."""
-
-import math
+"""Model checks. The promotion gate (``beats_baseline``, ``metric_floor``, ``beats_champion``) runs
+inside the training step, see ``assets.py``; the champion's integrity is checked here."""
 
 import dagster as dg
 
-from platform_assets.layers.models.assets import CONVERSION_MODEL
-from platform_assets.metadata import latest_metadata
+from platform_assets.layers.models.assets import CHAMPION
+from platform_assets.lib.model_store import ModelIntegrityError
 from platform_assets.quality import CheckRun, check, checks_step
 
 
 @check(
-    CONVERSION_MODEL,
-    "metric_floor",
+    CHAMPION,
+    "files_match_registry",
     blocking=True,
-    description="The trained version's ROC AUC on the held-out (later) days reaches "
-    "PLATFORM_MODEL_MIN_ROC_AUC (default 0.55), whatever the baseline did.",
+    description="The champion's model, reference sample and card match the sha256 the registry "
+    "holds for them, so predictions and monitoring use exactly what was promoted.",
 )
-def metric_floor(run: CheckRun, key: str) -> dg.AssetCheckResult:
-    recorded = latest_metadata(run.instance, CONVERSION_MODEL) or {}
-    auc = float(recorded.get("roc_auc", math.nan))
-    floor = run.quality.model_min_roc_auc
-    passed = math.isfinite(auc) and auc >= floor
+def files_match_registry(run: CheckRun, key: str) -> dg.AssetCheckResult:
+    store = run.storage.model_store()
+    current = store.champion()
+    if current is None:
+        return dg.AssetCheckResult(passed=False, description="no champion is registered")
+    try:
+        store.verify(current.version)
+    except ModelIntegrityError as error:
+        return dg.AssetCheckResult(
+            passed=False, metadata={"champion": current.version}, description=str(error)
+        )
     return dg.AssetCheckResult(
-        passed=passed,
-        metadata={
-            "model_version": str(recorded.get("model_version", "")),
-            "roc_auc": auc,
-            "min_roc_auc": floor,
-            "baseline_roc_auc": float(recorded.get("baseline_roc_auc", math.nan)),
-        },
-        description=None if passed else f"holdout ROC AUC {auc:.3f} is below the floor {floor:.3f}",
+        passed=True, metadata={"champion": current.version, "model_sha256": current.sha256}
     )
 
 
-model_checks = checks_step("models_checks", [metric_floor])
+model_checks = checks_step("models_checks", [files_match_registry])

@@ -1,15 +1,34 @@
-"""Monitoring layer: Evidently drift reports of each day's features against the model's training data."""
+"""Monitoring layer: Evidently reports of each day against what the champion was trained on.
+
+- ``monitoring/feature_drift``: data drift of the day's features against the champion's training
+  reference sample (the drift rule calibrated in ``benchmarks/RESULTS.md``, "drift alarm").
+- ``monitoring/model_performance``: prediction drift of the day's scores against the champion's
+  scores on its reference sample, and, once the day's labels exist, classification quality.
+
+Reports go to ``reports/<asset>/date=<day>/<champion version>.{html,json}``: one pair per day and
+champion, never overwriting another day's or another model's (re-running the same day with the
+same champion rewrites the same report atomically, from the same inputs). A day without sessions
+is a recorded skip (``skipped_reason``), not a failure; no champion is a clear failure.
+"""
+
+
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
-from platform_assets.layers.models.assets import CONVERSION_MODEL
+from platform_assets.layers.models.assets import CHAMPION
+from platform_assets.layers.predictions.assets import SESSION_PREDICTIONS
 from platform_assets.lib.feature_spec import FEATURE_SPEC
+from platform_assets.lib.model_store import ModelIntegrityError, ModelStore, ModelVersion
 from platform_assets.partitions import event_days
 from platform_assets.storage import PlatformStorage
 
 FEATURE_DRIFT = dg.AssetKey(["monitoring", "feature_drift"])
+MODEL_PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
 
 
 class DriftConfig(dg.Config):
@@ -18,53 +37,149 @@ class DriftConfig(dg.Config):
     drift_share_threshold: float = 0.5
 
 
+@dataclass(frozen=True)
+class _Day:
+    """The champion and what the monitoring of one day reads."""
+
+    day: str
+    champion: ModelVersion
+    store: ModelStore
+
+
+def _champion_day(context: dg.AssetExecutionContext, storage: PlatformStorage) -> _Day:
+    store = storage.model_store()
+    champion = store.champion()
+    if champion is None:
+        raise dg.Failure("no champion model: materialize models/conversion_model and models/champion first")
+    return _Day(context.partition_key, champion, store)
+
+
+def _skipped(day: _Day, reason: str, context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    context.log.warning(reason)
+    return dg.MaterializeResult(
+        metadata={"skipped_reason": reason, "reference_model": day.champion.version, "dagster/row_count": 0}
+    )
+
+
+def _report_paths(storage: PlatformStorage, asset: str, day: _Day) -> dict[str, Any]:
+    folder = storage.report_dir(asset, day.day)
+    return {
+        "html_path": folder / f"{day.champion.version}.html",
+        "json_path": folder / f"{day.champion.version}.json",
+    }
+
+
 @dg.asset(
     key=FEATURE_DRIFT,
     partitions_def=event_days,
-    deps=[SESSION_FEATURES, CONVERSION_MODEL],
+    deps=[SESSION_FEATURES, CHAMPION],
     group_name="monitoring",
     kinds={"evidently", "html"},
     owners=["team:ml"],
-    code_version="1",
+    code_version="2",
 )
 def feature_drift(
     context: dg.AssetExecutionContext, config: DriftConfig, engine: PlatformEngine, storage: PlatformStorage
 ) -> dg.MaterializeResult:
-    """Evidently data-drift report (HTML + JSON) of the day's features vs the model's training sample."""
+    """Evidently data-drift report (HTML + JSON) of the day's features vs the champion's training sample."""
     from platform_assets.lib.drift import compute_drift  # imports Evidently (slow): only when run
 
-    day = context.partition_key
-    store = storage.model_store()
-    model = store.latest()
-    if model is None:
-        raise dg.Failure(
-            "no accepted model is registered yet: materialize models/conversion_model first "
-            "(a model that does not beat the baseline is not used)"
-        )
-    current = engine.read_frame("SELECT * FROM session_features WHERE event_date = CAST(? AS DATE)", [day])
+    day = _champion_day(context, storage)
+    current = engine.read_frame(
+        "SELECT * FROM session_features WHERE event_date = CAST(? AS DATE)", [day.day]
+    )
     if current.empty:
-        raise dg.Failure(f"no session features for {day}: build features/session_features for that day first")
-    folder = storage.report_dir("feature_drift", day)
+        return _skipped(day, f"no sessions on {day.day}: no drift report", context)
+    try:
+        reference = day.store.reference(day.champion.version)
+    except ModelIntegrityError as error:
+        raise dg.Failure(f"the champion {day.champion.version} cannot be used: {error}") from None
     summary = compute_drift(
-        reference=store.reference(model.version),
+        reference=reference,
         current=current,
         numerical=list(FEATURE_SPEC.monitored_numeric),
         categorical=list(FEATURE_SPEC.categorical),
-        html_path=folder / f"{model.version}.html",
-        json_path=folder / f"{model.version}.json",
         drift_share_threshold=config.drift_share_threshold,
+        **_report_paths(storage, "feature_drift", day),
     )
     return dg.MaterializeResult(
         metadata={
             "dataset_drift": summary.dataset_drift,
             "drift_share": summary.drift_share,
+            "drift_share_threshold": summary.drift_share_threshold,
             "drifted_columns": dg.MetadataValue.json(list(summary.drifted_columns)),
             "n_drifted_columns": len(summary.drifted_columns),
             "column_scores": dg.MetadataValue.json(summary.as_dict()["column_scores"]),
-            "reference_model": model.version,
+            "reference_model": day.champion.version,
             "reference_rows": summary.reference_rows,
             "dagster/row_count": summary.current_rows,
             "report_html": dg.MetadataValue.path(str(summary.html_path)),
             "report_json": dg.MetadataValue.path(str(summary.json_path)),
+        }
+    )
+
+
+@dg.asset(
+    key=MODEL_PERFORMANCE,
+    partitions_def=event_days,
+    deps=[SESSION_PREDICTIONS, SESSION_FEATURES, CHAMPION],
+    group_name="monitoring",
+    kinds={"evidently", "html"},
+    owners=["team:ml"],
+    code_version="1",
+)
+def model_performance(
+    context: dg.AssetExecutionContext, engine: PlatformEngine, storage: PlatformStorage
+) -> dg.MaterializeResult:
+    """Evidently report of the day's predictions vs the champion's on its training sample:
+    prediction drift, and classification quality once the day's labels exist."""
+    from platform_assets.lib.model_quality import compute_model_report  # Evidently: only when run
+    from platform_assets.lib.scoring import load_scorer
+
+    day = _champion_day(context, storage)
+    current = engine.read_frame(
+        "SELECT p.session_id, p.model_version, p.probability AS prediction, f.label "
+        "FROM session_predictions AS p LEFT JOIN session_features AS f "
+        "ON f.event_date = p.event_date AND f.session_id = p.session_id "
+        "WHERE p.event_date = CAST(? AS DATE)",
+        [day.day],
+    )
+    if current.empty:
+        return _skipped(day, f"no predictions on {day.day}: no model report", context)
+    scored_by = sorted(set(current["model_version"]))
+    if scored_by != [day.champion.version]:
+        raise dg.Failure(
+            f"{day.day} was scored by {scored_by}, the champion is {day.champion.version}: "
+            "re-materialize predictions/session_predictions for the day first"
+        )
+    try:
+        scorer = load_scorer(day.store, day.champion.version, engine.spark.session)
+        reference = day.store.reference(day.champion.version)
+    except ModelIntegrityError as error:
+        raise dg.Failure(f"the champion {day.champion.version} cannot be used: {error}") from None
+    reference_scores = pd.DataFrame(
+        {"prediction": scorer.probabilities(reference), "label": reference[FEATURE_SPEC.label].to_numpy()}
+    )
+    report = compute_model_report(
+        reference_scores,
+        current[["prediction", "label"]],
+        threshold=scorer.threshold,
+        **_report_paths(storage, "model_performance", day),
+    )
+    quality = report.quality or {}
+    return dg.MaterializeResult(
+        metadata={
+            "prediction_drifted": report.prediction_drifted,
+            "prediction_drift_score": report.prediction_drift_score,
+            "prediction_drift_method": report.prediction_drift_method,
+            "mean_prediction": report.current_mean_prediction,
+            "reference_mean_prediction": report.reference_mean_prediction,
+            "labelled_rows": report.labelled_rows,
+            **{f"quality_{k}": float(v) for k, v in quality.items() if isinstance(v, int | float)},
+            "quality_skipped_reason": report.quality_skipped_reason or "",
+            "reference_model": day.champion.version,
+            "dagster/row_count": report.current_rows,
+            "report_html": dg.MetadataValue.path(str(report.html_path)),
+            "report_json": dg.MetadataValue.path(str(report.json_path)),
         }
     )

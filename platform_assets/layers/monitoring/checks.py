@@ -1,4 +1,5 @@
-"""Monitoring check: the day's drift report exists, reads back, and its summary is consistent."""
+"""Monitoring checks: each day's reports exist, read back, and their summaries are consistent
+(a day recorded as skipped, for want of sessions, passes with its reason)."""
 
 import json
 import math
@@ -6,13 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from platform_assets.layers.monitoring.assets import FEATURE_DRIFT
+from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
 from platform_assets.metadata import latest_metadata
 from platform_assets.quality import CheckRun, check, checks_step
 
 
-def drift_report_problems(recorded: dict) -> list[str]:
-    """What is wrong with a ``feature_drift`` materialization's reports and summary (empty: fine)."""
+def report_file_problems(recorded: dict) -> list[str]:
+    """What is wrong with a materialization's ``report_html`` / ``report_json`` (empty: fine)."""
     problems = []
     for name in ("report_html", "report_json"):
         path = Path(str(recorded.get(name) or ""))
@@ -26,6 +27,12 @@ def drift_report_problems(recorded: dict) -> list[str]:
         else:
             if not isinstance(report, dict) or not report.get("metrics"):
                 problems.append("report_json has no metrics")
+    return problems
+
+
+def drift_report_problems(recorded: dict) -> list[str]:
+    """What is wrong with a ``feature_drift`` materialization's reports and summary (empty: fine)."""
+    problems = report_file_problems(recorded)
     share = recorded.get("drift_share")
     if not isinstance(share, int | float) or not math.isfinite(share) or not 0 <= share <= 1:
         problems.append(f"drift_share {share!r} is not between 0 and 1")
@@ -48,8 +55,39 @@ def drift_report_problems(recorded: dict) -> list[str]:
     "a verdict, rows compared).",
 )
 def report_well_formed(run: CheckRun, day: str) -> dg.AssetCheckResult:
-    recorded = latest_metadata(run.instance, FEATURE_DRIFT, day) or {}
-    problems = drift_report_problems(recorded)
+    return _report_result(latest_metadata(run.instance, FEATURE_DRIFT, day) or {}, drift_report_problems)
+
+
+def performance_report_problems(recorded: dict) -> list[str]:
+    """What is wrong with a ``model_performance`` materialization's reports and summary."""
+    problems = report_file_problems(recorded)
+    score = recorded.get("prediction_drift_score")
+    if not isinstance(score, int | float) or not math.isfinite(score):
+        problems.append(f"prediction_drift_score {score!r} is not a number")
+    if not isinstance(recorded.get("prediction_drifted"), bool):
+        problems.append("prediction_drifted is not recorded as true/false")
+    labelled = recorded.get("labelled_rows")
+    if labelled and not recorded.get("quality_skipped_reason") and "quality_roc_auc" not in recorded:
+        problems.append(f"{labelled} labelled rows but no quality metrics and no reason")
+    return problems
+
+
+@check(
+    MODEL_PERFORMANCE,
+    "report_well_formed",
+    blocking=True,
+    description="The day's prediction-drift and quality reports exist and parse with their metrics; "
+    "a drift verdict is recorded, and quality metrics (or the reason they are missing) when labels exist.",
+)
+def performance_report_well_formed(run: CheckRun, day: str) -> dg.AssetCheckResult:
+    recorded = latest_metadata(run.instance, MODEL_PERFORMANCE, day) or {}
+    return _report_result(recorded, performance_report_problems)
+
+
+def _report_result(recorded: dict, find_problems) -> dg.AssetCheckResult:
+    if recorded.get("skipped_reason"):
+        return dg.AssetCheckResult(passed=True, metadata={"skipped_reason": str(recorded["skipped_reason"])})
+    problems = find_problems(recorded)
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={
@@ -61,4 +99,4 @@ def report_well_formed(run: CheckRun, day: str) -> dg.AssetCheckResult:
     )
 
 
-monitoring_checks = checks_step("monitoring_checks", [report_well_formed])
+monitoring_checks = checks_step("monitoring_checks", [report_well_formed, performance_report_well_formed])
