@@ -3,6 +3,8 @@
 Commands:
     generate-logs   write realistic, seeded web traffic logs, one file per day
     demo            sample logs into the landing folder, then every asset end to end through Dagster
+    register-files  add landed files as log_files partitions (for `dagster asset materialize`)
+    models          list registered model versions; promote one or roll back the champion
 
 Each command lives in a ``_cmd_*`` function that imports what it needs, so ``--help`` and argument
 errors stay fast.
@@ -202,6 +204,117 @@ def _add_register_files(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_register_files)
 
 
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from platform_assets.lib.layout import DataLayout
+    from platform_assets.lib.model_store import ModelStore
+    from platform_assets.settings import load_settings
+
+    store = ModelStore(DataLayout(load_settings().data_dir).models)
+    champion = store.champion()
+    print("version\tchampion\taccepted\tfamily\troc_auc\tlog_loss\ttrained_on\tdecision")
+    for version in store.versions():
+        entry = store.entry(version.version)
+        decision = entry.get("decision") or {}
+        print(
+            "\t".join(
+                [
+                    version.version,
+                    "*" if champion and champion.version == version.version else "",
+                    "yes" if version.accepted else "no",
+                    str(entry.get("family", "")),
+                    _number(entry.get("roc_auc")),
+                    _number(entry.get("log_loss")),
+                    f"{entry.get('train_start', '?')}..{entry.get('holdout_end', '?')}",
+                    str(decision.get("reason", "")),
+                ]
+            )
+        )
+    if args.decisions:
+        print("\nat\taction\tchampion\tprevious\treason")
+        for record in store.decisions():
+            fields = ("at", "action", "champion", "previous_champion", "reason")
+            print("\t".join(str(record.get(k) or "") for k in fields))
+    return 0
+
+
+def _number(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else ""
+
+
+def _cmd_models_promote(args: argparse.Namespace) -> int:
+    """Make a version the champion by hand (``rollback`` without ``--to``: the previous one)."""
+    import os
+
+    import dagster as dg
+
+    from platform_assets.layers.models.assets import CHAMPION, promote_version
+    from platform_assets.lib.layout import DataLayout
+    from platform_assets.lib.model_store import ModelStore
+    from platform_assets.settings import load_settings
+
+    store = ModelStore(DataLayout(load_settings().data_dir).models)
+    version = args.version
+    if version is None:  # rollback to the previous champion
+        version = store.previous_champion()
+        if version is None:
+            print(
+                "no earlier champion to roll back to (see `platform-assets models list --decisions`)",
+                file=sys.stderr,
+            )
+            return 1
+    try:
+        record = promote_version(
+            store, version, args.reason, actor=f"platform-assets models {args.command_name}"
+        )
+    except dg.Failure as error:
+        print(f"refused: {error.description}", file=sys.stderr)
+        return 1
+    print(f"champion: {record['champion']} (was {record['previous_champion'] or 'none'}; {record['action']})")
+    if os.environ.get("DAGSTER_HOME"):  # so the UI's models/champion shows the change
+        with dg.DagsterInstance.get() as instance:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=CHAMPION,
+                    description=f"{record['action']} by the platform-assets CLI",
+                    metadata={
+                        "champion": record["champion"],
+                        "previous_champion": record["previous_champion"] or "",
+                        "action": record["action"],
+                        "reason": record["reason"],
+                    },
+                )
+            )
+        print("recorded on models/champion in the Dagster instance at DAGSTER_HOME")
+    return 0
+
+
+def _add_models(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "models",
+        help="list model versions; promote one or roll back the champion",
+        description=(
+            "The model registry under PLATFORM_DATA_DIR/models: every trained version with its scores "
+            "and promotion decision, which one is the champion (used by predictions and monitoring), "
+            "and the history of promotions. promote and rollback verify the version's files against "
+            "their registered sha256 before moving the champion, and record who and why."
+        ),
+    )
+    sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="registered versions (and --decisions: the promotion history)")
+    listing.add_argument("--decisions", action="store_true", help="also print every promotion decision")
+    listing.set_defaults(handler=_cmd_models_list)
+    promote = sub.add_parser("promote", help="make VERSION the champion")
+    promote.add_argument("version", metavar="VERSION", help="e.g. v0003")
+    promote.add_argument("--reason", required=True, help="why (kept in the decision history)")
+    promote.set_defaults(handler=_cmd_models_promote, command_name="promote")
+    rollback = sub.add_parser(
+        "rollback", help="make the previous champion (or --to VERSION) the champion again"
+    )
+    rollback.add_argument("--to", dest="version", metavar="VERSION", default=None)
+    rollback.add_argument("--reason", required=True, help="why (kept in the decision history)")
+    rollback.set_defaults(handler=_cmd_models_promote, command_name="rollback")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
@@ -211,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate_logs(commands)
     _add_demo(commands)
     _add_register_files(commands)
+    _add_models(commands)
     return parser
 
 

@@ -26,6 +26,7 @@ from platform_assets.partitions import event_days
 from platform_assets.settings import PlatformSettings
 
 MODEL_OP = "models__conversion_model"
+GATE_CHECKS = ("beats_baseline", "metric_floor", "beats_champion")
 
 
 class DemoError(RuntimeError):
@@ -56,6 +57,9 @@ class DemoReport:
     table_rows: dict[str, int] = field(default_factory=dict)
     model: dict = field(default_factory=dict)
     drift: dict[str, dict] = field(default_factory=dict)
+    performance: dict[str, dict] = field(default_factory=dict)
+    retraining: dict = field(default_factory=dict)
+    drift_after: dict[str, dict] = field(default_factory=dict)
     runs: int = 0
     seconds: float = 0.0
 
@@ -134,6 +138,40 @@ def _ingest_and_build(
         built_days.add(day)
 
 
+def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
+    """Evaluate the ``retrain_on_drift`` sensor once; run what it requests. The challenger may be
+    kept out by its promotion gate: that is an outcome, recorded, not a demo failure."""
+    sensor = runner.defs.get_sensor_def("retrain_on_drift")
+    with dg.build_sensor_context(instance=runner.instance, definitions=runner.defs) as context:
+        result = sensor(context)
+    requests = list(result.run_requests or [])
+    if not requests:
+        return {"requested": False, "reason": getattr(result, "skip_reason", None) or "no trigger"}
+    request = requests[0]
+    reason = request.tags.get("platform/retrain-reason", "")
+    runner.say(f"the retraining sensor asks for a new model: {reason}")
+    config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run = runner.defs.resolve_job_def("train_model").execute_in_process(
+        instance=runner.instance, run_config=config, tags=request.tags, raise_on_error=False
+    )
+    runner.report.runs += 1
+    model = _materialized(run, "models/conversion_model")
+    if not model:
+        raise DemoError("run train_model (retraining) failed before registering a challenger")
+    failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
+    if not run.success and not failed <= set(GATE_CHECKS):
+        raise DemoError(f"run train_model (retraining) failed: checks {sorted(failed)}")
+    return {
+        "requested": True,
+        "trigger": reason,
+        "trigger_day": request.tags.get("platform/trigger-day"),
+        "challenger": model.get("model_version"),
+        "decision": model.get("decision"),
+        "decision_reason": model.get("decision_reason"),
+        "champion": _materialized(run, "models/champion").get("champion") or model.get("champion_before"),
+    }
+
+
 def run_demo(
     settings: PlatformSettings, options: DemoOptions, say: Callable[[str], None] = print
 ) -> DemoReport:
@@ -192,6 +230,14 @@ def run_demo(
         if day in built_days:
             result = runner.run("monitor_day", day)
             report.drift[day] = _materialized(result, "monitoring/feature_drift")
+            report.performance[day] = _materialized(result, "monitoring/model_performance")
+
+    # The retraining sensor reads those reports; its request runs like the daemon would run it.
+    report.retraining = _retrain_if_asked(runner, settings)
+    if report.retraining.get("decision") == "promote":
+        for day in monitored[1:]:
+            result = runner.run("monitor_day", day)
+            report.drift_after[day] = _materialized(result, "monitoring/feature_drift")
 
     report.days = sorted(built_days)
     engine = runner.defs.resources["engine"]
@@ -231,6 +277,33 @@ def format_report(report: DemoReport) -> str:
         lines.append(
             f"  drift      {day}: {verdict} (share {d.get('drift_share', 0):.2f}; drifted: {columns})"
             f"  -> {d.get('report_html')}"
+        )
+    for day, d in report.performance.items():
+        if d.get("skipped_reason"):
+            continue
+        quality = (
+            f"ROC AUC {d['quality_roc_auc']:.3f} on {d.get('labelled_rows', 0)} labelled sessions"
+            if isinstance(d.get("quality_roc_auc"), float)
+            else f"no quality ({d.get('quality_skipped_reason') or 'no labels'})"
+        )
+        lines.append(
+            f"  scores     {day}: mean prediction {d.get('mean_prediction', 0):.3f} "
+            f"(training {d.get('reference_mean_prediction', 0):.3f}), "
+            f"{'PREDICTION DRIFT' if d.get('prediction_drifted') else 'no prediction drift'}; {quality}"
+        )
+    r = report.retraining
+    if r.get("requested"):
+        lines.append(f"  retrain    {r['trigger_day']}: {r['trigger']}")
+        lines.append(
+            f"  promotion  challenger {r['challenger']}: {r['decision'].upper()} -> "
+            f"champion {r['champion']}; {r['decision_reason']}"
+        )
+    elif r:
+        lines.append(f"  retrain    not requested ({r.get('reason')})")
+    for day, d in report.drift_after.items():
+        lines.append(
+            f"  drift      {day} vs the new champion: share {d.get('drift_share', 0):.2f} "
+            f"({'DRIFT' if d.get('dataset_drift') else 'no drift'})"
         )
     rate = report.lines / report.seconds if report.seconds else 0.0
     lines.append(

@@ -355,7 +355,7 @@ class ModelStore:
             self._write_registry(registry)
         return record
 
-    def annotate(self, version: str, **fields: Any) -> None:
+    def annotate(self, version: str, /, **fields: Any) -> None:
         """Add summary fields to a version's registry entry (never its hashes or acceptance)."""
         if _ENTRY_KEYS & fields.keys():
             raise ValueError(f"registry fields {sorted(_ENTRY_KEYS & fields.keys())} cannot be changed")

@@ -161,3 +161,86 @@ def test_a_rejected_version_is_kept_on_record_but_is_never_latest(tmp_path):
     assert [v.version for v in store.versions()] == [good.version, rejected.version]
     assert store.latest().version == good.version
     assert store.latest(accepted_only=False).version == rejected.version
+
+
+# -- champion, decisions, rollback ------------------------------------------------------------
+
+
+def _two_versions(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame):
+    return _save(store, pipeline, data), _save(store, pipeline, data)
+
+
+def test_no_champion_until_one_is_set_then_every_move_is_recorded(
+    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
+) -> None:
+    first, second = _two_versions(store, pipeline, data)
+    assert store.champion() is None and store.decisions() == []
+    store.set_champion(first.version, {"action": "promote", "reason": "first"})
+    store.record_decision({"action": "keep", "challenger": second.version, "reason": "not better"})
+    store.set_champion(second.version, {"action": "manual", "reason": "by hand"})
+    assert store.champion().version == second.version
+    history = [(d["action"], d["champion"], d.get("previous_champion")) for d in store.decisions()]
+    assert history == [
+        ("promote", first.version, None),
+        ("keep", first.version, None),  # the champion at the time is recorded; it did not move
+        ("manual", second.version, first.version),
+    ]
+    assert store.previous_champion() == first.version
+    registry = json.loads((store.root / "registry.json").read_text())
+    assert registry["champion"] == second.version and registry["format"] == 2
+
+
+def test_an_altered_or_missing_version_cannot_become_champion(
+    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
+) -> None:
+    first, second = _two_versions(store, pipeline, data)
+    store.set_champion(first.version, {"action": "promote", "reason": "first"})
+    second.model_path.write_bytes(second.model_path.read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError, match="does not match its registered sha256"):
+        store.set_champion(second.version, {"action": "manual", "reason": "x"})
+    second.reference_path.unlink()
+    with pytest.raises(ModelIntegrityError, match="missing"):
+        store.verify(second.version)
+    assert store.champion().version == first.version and len(store.decisions()) == 1
+
+
+def test_saving_a_version_keeps_the_champion_and_the_decisions(
+    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
+) -> None:
+    first = _save(store, pipeline, data)
+    store.set_champion(first.version, {"action": "promote", "reason": "first"})
+    later = store.save(pipeline, {}, data.head(10), {}, summary={"family": "logreg", "roc_auc": 0.7})
+    assert store.champion().version == first.version and len(store.decisions()) == 1
+    assert store.entry(later.version)["family"] == "logreg" and store.entry(later.version)["roc_auc"] == 0.7
+
+
+def test_summaries_and_annotations_cannot_overwrite_the_registry_fields(
+    store: ModelStore, pipeline: Pipeline, data: pd.DataFrame
+) -> None:
+    first = _save(store, pipeline, data)
+    for field in ("sha256", "accepted", "version"):
+        with pytest.raises(ValueError, match=field):
+            store.annotate(first.version, **{field: "x"})
+    with pytest.raises(ValueError, match="sha256"):
+        store.save(pipeline, {}, data.head(10), {}, summary={"sha256": "0" * 64})
+    assert [v.version for v in store.versions()] == [first.version]  # the refused save left nothing
+    store.annotate(first.version, decision={"action": "keep"})
+    assert store.entry(first.version)["decision"] == {"action": "keep"}
+    assert store.entry(first.version)["sha256"] == first.sha256
+
+
+def test_a_format_1_registry_reads_as_no_champion(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame):
+    first = _save(store, pipeline, data)
+    registry = json.loads((store.root / "registry.json").read_text())
+    legacy = {"format": 1, "versions": registry["versions"]}
+    (store.root / "registry.json").write_text(json.dumps(legacy))
+    assert store.champion() is None and store.decisions() == []
+    assert store.latest().version == first.version
+
+
+def test_a_crafted_champion_pointer_is_refused(store: ModelStore, pipeline: Pipeline, data: pd.DataFrame):
+    _save(store, pipeline, data)
+    registry = json.loads((store.root / "registry.json").read_text())
+    (store.root / "registry.json").write_text(json.dumps({**registry, "champion": "../../etc"}))
+    with pytest.raises(ValueError, match="invalid model version"):
+        store.champion()
