@@ -83,3 +83,30 @@ def built_platform(tmp_path_factory) -> Iterator[BuiltPlatform]:
         built = days("2026-03-01", 4)
         build = build_days(defs, instance, built[0], built[-1])
         yield BuiltPlatform(root, layout, defs, instance, built, files, ingests, build)
+
+
+@dataclass(frozen=True)
+class PlatformCopy:
+    """A private copy of ``built_platform``'s data with its own Dagster instance (models,
+    predictions and reports written here are nobody else's)."""
+
+    root: Path
+    layout: DataLayout
+    defs: object
+    instance: object
+    days: list[str]
+
+
+@pytest.fixture
+def platform_copy(built_platform: BuiltPlatform, tmp_path: Path) -> Iterator[PlatformCopy]:
+    import shutil
+
+    import dagster as dg
+
+    root = tmp_path / "platform"
+    shutil.copytree(built_platform.root, root)
+    layout = DataLayout(root).ensure()
+    with dg.instance_for_test() as instance:
+        yield PlatformCopy(
+            root, layout, build_definitions(PlatformSettings(data_dir=root)), instance, built_platform.days
+        )

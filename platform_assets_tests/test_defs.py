@@ -15,10 +15,21 @@ EXPECTED_GRAPH = {
     "warehouse/funnel": {"group": "warehouse", "partitions": "daily", "deps": ["lake/events"]},
     "features/session_features": {"group": "features", "partitions": "daily", "deps": ["warehouse/sessions"]},
     "models/conversion_model": {"group": "models", "partitions": None, "deps": ["features/session_features"]},
+    "models/champion": {"group": "models", "partitions": None, "deps": ["models/conversion_model"]},
+    "predictions/session_predictions": {
+        "group": "predictions",
+        "partitions": "daily",
+        "deps": ["features/session_features", "models/champion"],
+    },
     "monitoring/feature_drift": {
         "group": "monitoring",
         "partitions": "daily",
-        "deps": ["features/session_features", "models/conversion_model"],
+        "deps": ["features/session_features", "models/champion"],
+    },
+    "monitoring/model_performance": {
+        "group": "monitoring",
+        "partitions": "daily",
+        "deps": ["predictions/session_predictions", "features/session_features", "models/champion"],
     },
 }
 EXPECTED_CHECKS = {
@@ -47,7 +58,12 @@ EXPECTED_CHECKS = {
     ("features/session_features", "no_constant_columns"),
     ("models/conversion_model", "beats_baseline"),
     ("models/conversion_model", "metric_floor"),
+    ("models/conversion_model", "beats_champion"),
+    ("models/champion", "files_match_registry"),
+    ("predictions/session_predictions", "one_per_session"),
+    ("predictions/session_predictions", "valid_probabilities"),
     ("monitoring/feature_drift", "report_well_formed"),
+    ("monitoring/model_performance", "report_well_formed"),
 }
 # Checks that stop what is downstream when they fail with ERROR; the others are advisory (WARN).
 ADVISORY_CHECKS = {

@@ -10,17 +10,15 @@ from platform_assets_tests.checks_support import check_run, evaluations, values
 SMALL_DATA = {"ops": {"models__conversion_model": {"config": {"min_rows": 100}}}}
 
 
-def test_the_drift_report_is_checked_and_a_damaged_one_fails(built_platform):
-    defs, instance, day = built_platform.defs, built_platform.instance, built_platform.days[-1]
-    if defs.resources["storage"].model_store().latest() is None:
-        trained = defs.resolve_job_def("train_model").execute_in_process(
-            instance=instance, run_config=SMALL_DATA
-        )
-        assert trained.success
+def test_the_drift_report_is_checked_and_a_damaged_one_fails(platform_copy):
+    defs, instance, day = platform_copy.defs, platform_copy.instance, platform_copy.days[-1]
+    trained = defs.resolve_job_def("train_model").execute_in_process(instance=instance, run_config=SMALL_DATA)
+    assert trained.success
     result = defs.resolve_job_def("monitor_day").execute_in_process(partition_key=day, instance=instance)
     assert result.success
-    check = evaluations(result)["monitoring/feature_drift:report_well_formed"]
-    assert check.passed and values(check)["problems"] == []
+    for asset in ("feature_drift", "model_performance"):
+        check = evaluations(result)[f"monitoring/{asset}:report_well_formed"]
+        assert check.passed and values(check)["problems"] == []
 
     recorded = latest_metadata(instance, FEATURE_DRIFT, day)
     with open(recorded["report_json"], "w") as f:

@@ -177,6 +177,12 @@ def model_performance(
             "labelled_rows": report.labelled_rows,
             **{f"quality_{k}": float(v) for k, v in quality.items() if isinstance(v, int | float)},
             "quality_skipped_reason": report.quality_skipped_reason or "",
+            "quality_notes": dg.MetadataValue.json(list(report.quality_notes)),
+            **{
+                f"reference_{k}": float(v)
+                for k, v in (quality.get("reference_quality") or {}).items()
+                if k in ("roc_auc", "log_loss") and isinstance(v, int | float)
+            },
             "reference_model": day.champion.version,
             "dagster/row_count": report.current_rows,
             "report_html": dg.MetadataValue.path(str(report.html_path)),
