@@ -306,12 +306,16 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     promote = sub.add_parser("promote", help="make VERSION the champion")
     promote.add_argument("version", metavar="VERSION", help="e.g. v0003")
     promote.add_argument("--reason", required=True, help="why (kept in the decision history)")
+    promote.add_argument(
+        "--force", action="store_true", help="also a version that failed its baseline or floor gate"
+    )
     promote.set_defaults(handler=_cmd_models_promote, command_name="promote")
     rollback = sub.add_parser(
         "rollback", help="make the previous champion (or --to VERSION) the champion again"
     )
     rollback.add_argument("--to", dest="version", metavar="VERSION", default=None)
     rollback.add_argument("--reason", required=True, help="why (kept in the decision history)")
+    rollback.add_argument("--force", action="store_true", help="also a version that failed its gate")
     rollback.set_defaults(handler=_cmd_models_promote, command_name="rollback")
 
 

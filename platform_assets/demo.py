@@ -150,7 +150,8 @@ def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
     request = requests[0]
     reason = request.tags.get("platform/retrain-reason", "")
     runner.say(f"the retraining sensor asks for a new model: {reason}")
-    config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # a challenger kept out fails the run (its blocking gate): an outcome here, not an error to print
+    config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run = runner.defs.resolve_job_def("train_model").execute_in_process(
         instance=runner.instance, run_config=config, tags=request.tags, raise_on_error=False
     )

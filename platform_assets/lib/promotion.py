@@ -28,8 +28,8 @@ GATES = ("beats_baseline", "metric_floor", "beats_champion")
 class PromotionPolicy:
     """How a challenger must compare with the champion to replace it."""
 
-    metric: str = "roc_auc"
-    margin: float = 0.005  # in the metric's units; the challenger must be better by at least this
+    metric: str = "log_loss"
+    margin: float = 0.001  # in the metric's units; the challenger must be better by at least this
     min_roc_auc: float = 0.55
 
     def __post_init__(self) -> None:

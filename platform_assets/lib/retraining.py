@@ -23,6 +23,7 @@ class RetrainPolicy:
     drift_share: float = DEFAULT_DRIFT_SHARE
     min_roc_auc: float = 0.6
     min_labelled_rows: int = 200
+    holdout_days: int = 2  # the retraining run's held-out days (the newest)
 
     def __post_init__(self) -> None:
         for name in ("drift_share", "min_roc_auc"):
@@ -33,9 +34,10 @@ class RetrainPolicy:
                 or not (math.isfinite(value) and 0 < value <= 1)
             ):
                 raise ValueError(f"{env_name(name)}={value!r}: expected a number in (0, 1]")
-        rows = self.min_labelled_rows
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-            raise ValueError(f"{env_name('min_labelled_rows')}={rows!r}: expected a whole number >= 1")
+        for name in ("min_labelled_rows", "holdout_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{env_name(name)}={value!r}: expected a whole number >= 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RetrainPolicy:

@@ -12,7 +12,6 @@ process (skops file), or Spark ML on the ``engine`` resource's Spark session
 (``lib/training_spark.py``) when the feature table has at least ``spark_min_rows`` rows.
 """
 
-
 import hashlib
 import os
 import shutil
@@ -52,8 +51,10 @@ class TrainingConfig(dg.Config):
     min_rows: int = 200
     trainer: str = "auto"  # "sklearn", "spark", or "auto": Spark ML from spark_min_rows rows on
     spark_min_rows: int = DEFAULT_SPARK_MIN_ROWS
-    promotion_metric: str = "roc_auc"  # or "log_loss", "brier"
-    promotion_margin: float = 0.005  # the challenger must beat the champion by at least this
+    # log loss: a proper scoring rule, so a champion whose probabilities no longer match the
+    # conversion rate loses even when its ranking (ROC AUC) holds; or "roc_auc", "brier"
+    promotion_metric: str = "log_loss"
+    promotion_margin: float = 0.001  # the challenger must beat the champion by at least this
 
     def training_args(self) -> dict:
         """What both trainers take from this config (model family, split, seed, minimum rows)."""
@@ -340,6 +341,7 @@ class ChampionConfig(dg.Config):
 
     version: str = ""
     reason: str = ""
+    force: bool = False  # also a version that failed its baseline or floor gate
 
 
 @dg.asset(
@@ -358,7 +360,9 @@ def champion(
     store = storage.model_store()
     before = store.champion()
     if config.version:
-        record = promote_version(store, config.version, config.reason, actor=f"run {context.run.run_id}")
+        record = promote_version(
+            store, config.version, config.reason, actor=f"run {context.run.run_id}", force=config.force
+        )
     else:
         record = _promote_challenger(context, store)
     current = store.champion()
@@ -403,20 +407,30 @@ def _promote_challenger(context: dg.AssetExecutionContext, store: ModelStore) ->
     return store.set_champion(challenger, decision)
 
 
-def promote_version(store: ModelStore, version: str, reason: str, actor: str) -> dict:
-    """Make a named version the champion (a rollback or a manual promotion): it must be registered
-    and its files intact; the move is recorded with the reason and who asked."""
+def promote_version(store: ModelStore, version: str, reason: str, actor: str, force: bool = False) -> dict:
+    """Make a named version the champion (a rollback or a manual promotion): it must be registered,
+    its files intact, and (unless ``force``) it must have passed its baseline and floor gates; the
+    move is recorded with the reason and who asked."""
     try:
         validate_version(version)
-    except ValueError as error:
+        registered = store.get(version)
+    except (ValueError, ModelIntegrityError) as error:
         raise dg.Failure(str(error)) from None
     if not reason.strip():
         raise dg.Failure(f"promoting {version} by hand needs a reason (config reason / --reason)")
+    if not registered.accepted and not force:
+        why = (store.entry(version).get("decision") or {}).get("reason", "")
+        raise dg.Failure(
+            f"{version} failed its baseline or floor gate ({why}); "
+            "promote it anyway with force (config force: true / --force)"
+        )
     current = store.champion()
     older = current is not None and int(version[1:]) < int(current.version[1:])
     action = "rollback" if older else "manual"
     try:
-        return store.set_champion(version, {"action": action, "reason": reason.strip(), "by": actor})
+        return store.set_champion(
+            version, {"action": action, "reason": reason.strip(), "by": actor, "forced": bool(force)}
+        )
     except ModelIntegrityError as error:
         raise dg.Failure(
             f"cannot make {version} the champion: {error}"

@@ -11,7 +11,6 @@ same champion rewrites the same report atomically, from the same inputs). A day 
 is a recorded skip (``skipped_reason``), not a failure; no champion is a clear failure.
 """
 
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -12,9 +12,11 @@ one ``train_model`` run when, on a day the champion was not trained on and again
 - with at least ``retrain_min_labelled_rows`` labelled sessions, the day's ROC AUC falls below
   ``retrain_min_roc_auc``.
 
-The run trains on every feature day up to the trigger day; its challenger must still pass the
-promotion gate. ``run_key = retrain:<champion>:<day>``: a trigger is acted on once, and a newer
-drifted day after a kept champion asks again. Reports made against an older champion are ignored.
+The run trains on every feature day there is, holding out the last ``holdout_days`` (default 2)
+so that the newest data, where the change shows, is learned from and the comparison with the
+champion is on days neither model was trained on; its challenger must still pass the promotion
+gate. ``run_key = retrain:<champion>:<day>``: a trigger is acted on once, and a newer drifted day
+after a kept champion asks again. Reports made against an older champion are ignored.
 No new run is requested while a ``train_model`` run is queued or in progress.
 
 **Cursor**: ``{"v": 1, "after_storage_id": N}``, the last monitoring materialization consumed.
@@ -89,7 +91,7 @@ def retrain_requests(
     reason = "; ".join(triggers[day])
     request = dg.RunRequest(
         run_key=f"retrain:{champion.version}:{day}",
-        run_config={"ops": {MODEL_OP: {"config": {"train_until": day}}}},
+        run_config={"ops": {MODEL_OP: {"config": {"holdout_days": policy.holdout_days}}}},
         tags={
             "platform/retrain-reason": reason[:200],
             "platform/trigger-day": day,

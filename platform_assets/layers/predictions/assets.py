@@ -6,7 +6,6 @@ of ``main.session_predictions`` in one transaction, the model version on every r
 sessions is written as zero rows, with the skip recorded; no champion is a clear failure.
 """
 
-
 import datetime as dt
 
 import dagster as dg
