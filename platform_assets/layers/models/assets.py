@@ -131,13 +131,19 @@ def conversion_model(
     trainer = choose_trainer(config.trainer, rows, config.spark_min_rows)
     context.log.info(f"{rows} feature rows: training with {trainer} (spark_min_rows {config.spark_min_rows})")
     store = storage.model_store()
-    if trainer == "spark":
-        result = _train_with_spark(context, config, engine, where)
-    else:
-        features = engine.read_frame(f"SELECT * FROM session_features{where} ORDER BY event_date, session_id")
-        from platform_assets.lib.training import train_model  # scikit-learn: imported by the step only
+    from platform_assets.lib.training import TrainingDataError, train_model  # scikit-learn: step only
 
-        result = train_model(features, **config.training_args())
+    try:
+        if trainer == "spark":
+            result = _train_with_spark(context, config, engine, where)
+        else:
+            query = f"SELECT * FROM session_features{where} ORDER BY event_date, session_id"
+            result = train_model(engine.read_frame(query), **config.training_args())
+    except TrainingDataError as error:  # the window cannot train a trustworthy model: say why
+        raise dg.Failure(
+            f"no model trained on {training_data['days']} feature days ({rows} rows): {error}",
+            metadata={"training_data": dg.MetadataValue.json(training_data)},
+        ) from None
     model, baseline = result.metrics["model"], result.metrics["baseline"]
     info = {**result.info(), "training_partitions": training_data, "run_id": context.run.run_id}
     summary = {
