@@ -51,9 +51,11 @@ def features() -> pd.DataFrame:
     return synthetic_features()
 
 
-@pytest.mark.parametrize("kind", ["hgb", "logreg"])
+@pytest.mark.parametrize("kind", ["hgb", "logreg", "search"])
 def test_model_beats_baseline_on_later_days(features: pd.DataFrame, kind: str) -> None:
     result = train_model(features, kind=kind)
+    family = result.params["kind"]
+    assert family == kind or kind == "search"
     model, baseline = result.metrics["model"], result.metrics["baseline"]
     assert model["roc_auc"] > 0.6
     assert model["log_loss"] < baseline["log_loss"]
@@ -69,7 +71,7 @@ def test_model_beats_baseline_on_later_days(features: pd.DataFrame, kind: str) -
         == {
             "hgb": "HistGradientBoostingClassifier",
             "logreg": "LogisticRegression",
-        }[kind]
+        }[family]
     )
 
 

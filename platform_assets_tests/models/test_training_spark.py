@@ -17,7 +17,7 @@ import pytest
 
 from platform_assets.layers.models.assets import choose_trainer
 from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
-from platform_assets.lib.training import TrainingDataError, train_model
+from platform_assets.lib.training import SEARCH_SPACE, TrainingDataError, search_candidates, train_model
 from platform_assets_tests.models.test_training import (
     _no_positive_in_early_days,
     _no_positive_in_last_days,
@@ -59,10 +59,11 @@ def features() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def both(spark, features: pd.DataFrame):
-    """scikit-learn and Spark ML logistic regressions on the same rows."""
+    """scikit-learn and Spark ML logistic regressions on the same rows (each searches the C grid)."""
     from platform_assets.lib.training_spark import train_model_spark
 
-    return train_model(features, kind="logreg"), train_model_spark(spark.createDataFrame(features))
+    spark_ml = train_model_spark(spark.createDataFrame(features), kind="logreg")
+    return train_model(features, kind="logreg"), spark_ml
 
 
 def _keys(value: object, prefix: str = "") -> set[str]:
@@ -107,6 +108,66 @@ def test_both_trainers_score_alike_and_beat_the_baseline(both) -> None:
     json.dumps(spark_ml.metrics)
     assert spark_ml.params["trainer"] == "spark-ml" and sklearn.params["trainer"] == "scikit-learn"
     assert type(spark_ml.pipeline.stages[-1]).__name__ == "LogisticRegressionModel"
+
+
+def _chosen(result) -> dict:
+    (chosen,) = [r for r in result.candidates if r["chosen"]]
+    return chosen
+
+
+def _best(records: list[dict]) -> dict:
+    """Recomputed from the records: best validation log loss, then higher AUC, then order."""
+    return min(records, key=lambda r: (r["validation_log_loss"], -r["validation_roc_auc"], r["index"]))
+
+
+@spark_only
+def test_both_trainers_search_the_same_grid_on_the_same_validation_days(both) -> None:
+    sklearn, spark_ml = both
+    for result in both:
+        assert [r["hyperparams"] for r in result.candidates] == [{"C": c} for c in (1.0, 0.1, 10.0)]
+        assert _chosen(result) == _best(result.candidates) and result.params["kind"] == "logreg"
+        assert result.params["search"]["validation_end"] < result.split.holdout_start
+    assert [set(r) for r in spark_ml.candidates] == [set(r) for r in sklearn.candidates]
+    # same validation days and rows, same settings but the default bound (smaller on Spark)
+    differ = {"seconds", "max_candidates"}
+    untimed = [{k: v for k, v in r.params["search"].items() if k not in differ} for r in both]
+    assert untimed[0] == untimed[1]
+    fit_rows = spark_ml.params["search"]["fit_rows"]
+    for ours, theirs in zip(spark_ml.candidates, sklearn.candidates, strict=True):
+        assert ours["validation_log_loss"] == pytest.approx(theirs["validation_log_loss"], abs=0.01)
+        regularisation = 1 / (ours["hyperparams"]["C"] * fit_rows)
+        assert ours["estimator_params"] == {"regParam": pytest.approx(regularisation)}
+    chosen_c = _chosen(spark_ml)["hyperparams"]["C"]
+    assert spark_ml.params["reg_param"] == pytest.approx(1 / (chosen_c * spark_ml.split.train_rows))
+    train = spark_ml.metrics["train"]
+    assert set(train) == set(sklearn.metrics["train"])
+    assert train["rows"] == sklearn.metrics["train"]["rows"] == sklearn.split.train_rows
+    assert train["log_loss"] == pytest.approx(sklearn.metrics["train"]["log_loss"], abs=0.02)
+    bins = spark_ml.metrics["model"]["calibration"]["bins"]
+    assert sum(b["rows"] for b in bins) == spark_ml.split.holdout_rows
+
+
+@spark_only
+def test_spark_search_tries_both_families_within_the_bound(spark, features: pd.DataFrame) -> None:
+    """GBT with 10 trees keeps this short; Spark records candidates as scikit-learn does."""
+    from platform_assets.lib.training_spark import SPARK_MAX_CANDIDATES, train_model_spark
+
+    result = train_model_spark(spark.createDataFrame(features), max_candidates=2, max_iter=10)
+    expected = search_candidates("search", 2, seed=0)
+    assert [c.family for c in expected] == ["logreg", "hgb"]
+    assert [r["family"] for r in result.candidates] == [c.family for c in expected]
+    assert [r["hyperparams"] for r in result.candidates] == [dict(c.spark) for c in expected]
+    assert result.candidates[1]["estimator_params"] == dict(SEARCH_SPACE["hgb"][0].spark)
+    chosen = _chosen(result)
+    assert chosen == _best(result.candidates) and result.params["kind"] == chosen["family"]
+    search = result.params["search"]
+    assert (search["kind"], search["considered"], search["status"]) == ("search", 2, "searched")
+    assert search["validation_end"] == result.split.train_end < result.split.holdout_start
+    names = {"logreg": "LogisticRegressionModel", "hgb": "GBTClassificationModel"}
+    assert type(result.pipeline.stages[-1]).__name__ == names[chosen["family"]]
+    assert all(0.5 < r["validation_roc_auc"] < 1 for r in result.candidates)
+    assert sum(len(grid) for grid in SEARCH_SPACE.values()) > SPARK_MAX_CANDIDATES
+    json.dumps(result.info())  # plain types only
 
 
 @spark_only
@@ -194,7 +255,7 @@ def test_asset_trains_with_spark_when_the_table_is_large(spark, built_platform, 
     config = {"min_rows": 100, "spark_min_rows": 100}  # "auto": the few thousand rows count as large
     result = dg.materialize(
         [conversion_model],
-        resources={k: defs.resources[k] for k in ("engine", "storage")},
+        resources={k: defs.resources[k] for k in ("engine", "storage", "quality")},
         run_config={"ops": {"models__conversion_model": {"config": config}}},
         raise_on_error=False,
     )
