@@ -85,7 +85,8 @@ def test_marts_reconcile_with_the_lake(demo_run):
 def test_the_model_beats_the_baseline_and_is_stored_without_pickle(demo_run):
     data_dir, _, _ = demo_run
     registry = json.loads((data_dir / "models" / "registry.json").read_text())
-    assert [e["version"] for e in registry["versions"]] == ["v0001"]
+    assert registry["versions"][0]["version"] == "v0001"
+    assert registry["decisions"][0]["action"] == "promote" and registry["decisions"][0]["champion"] == "v0001"
     card = json.loads((data_dir / "models" / "v0001" / "card.json").read_text())
     assert card["metrics"]["beats_baseline"] is True
     assert card["metrics"]["model"]["roc_auc"] > card["metrics"]["baseline"]["roc_auc"] + 0.02
@@ -99,16 +100,41 @@ def test_drifted_days_are_flagged_and_the_last_normal_day_is_not(demo_run):
     data_dir, _, stdout = demo_run
     reports = sorted((data_dir / "reports" / "feature_drift").glob("date=*/v0001.json"))
     assert len(reports) == 3  # last normal day + 2 drifted days
-    verdicts = [line for line in stdout.splitlines() if line.strip().startswith("drift")]
+    verdicts = [
+        line
+        for line in stdout.splitlines()
+        if line.strip().startswith("drift") and "vs the new champion" not in line
+    ]
     assert len(verdicts) == 3
     assert "no drift" in verdicts[0]
     assert all(": DRIFT" in v for v in verdicts[1:])
     assert all((r.with_suffix(".html")).stat().st_size > 10_000 for r in reports)
 
 
+def test_the_drifted_days_ask_for_a_retrain_and_the_decision_is_printed(demo_run):
+    data_dir, _, stdout = demo_run
+    registry = json.loads((data_dir / "models" / "registry.json").read_text())
+    retrain = [line.strip() for line in stdout.splitlines() if line.strip().startswith("retrain")]
+    assert len(retrain) == 1 and "feature drift share" in retrain[0]
+    promotion = next(line for line in stdout.splitlines() if line.strip().startswith("promotion"))
+    decision = registry["versions"][1]["decision"]
+    assert f"challenger v0002: {decision['action'].upper()}" in promotion
+    assert f"champion {registry['champion']};" in promotion and decision["reason"] in promotion
+
+
 def test_the_summary_names_every_layer_and_where_it_lives(demo_run):
     data_dir, home, stdout = demo_run
-    for word in ("raw", "lake", "warehouse", "features", "model", "drift", str(data_dir), str(home)):
+    for word in (
+        "raw",
+        "lake",
+        "warehouse",
+        "features",
+        "model",
+        "drift",
+        "scores",
+        str(data_dir),
+        str(home),
+    ):
         assert word in stdout
     runs = list((home / "history" / "runs").glob("*.db"))
     assert runs, "the demo's runs are recorded in DAGSTER_HOME"

@@ -18,6 +18,7 @@ def _fail_windows(environ: dict) -> dict[str, dt.timedelta]:
 def test_every_asset_has_its_layers_window(tmp_path):
     windows = _fail_windows({"PLATFORM_DATA_DIR": str(tmp_path)})
     assert windows.pop("models/conversion_model") == dt.timedelta(days=8)
+    assert windows.pop("models/champion") == dt.timedelta(days=8)
     assert windows and set(windows.values()) == {dt.timedelta(hours=26)}
 
 
@@ -30,6 +31,7 @@ def test_windows_come_from_the_environment(tmp_path):
         }
     )
     assert windows.pop("models/conversion_model") == dt.timedelta(minutes=30)
+    assert windows.pop("models/champion") == dt.timedelta(minutes=30)
     assert set(windows.values()) == {dt.timedelta(hours=2)}
 
 

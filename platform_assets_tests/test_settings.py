@@ -5,7 +5,7 @@ import pytest
 from platform_assets.definitions import build_definitions
 from platform_assets.settings import PlatformSettings, load_settings
 
-SENSORS = ("landing_files_sensor", "lake_days_sensor")
+SENSORS = ("landing_files_sensor", "lake_days_sensor", "monitor_built_days", "retrain_on_drift")
 
 
 def _env(tmp_path, **values: str) -> dict[str, str]:
@@ -33,7 +33,7 @@ def test_explicit_settings_validate_the_interval_too(tmp_path, value):
 
 
 @pytest.mark.parametrize(("settings_kwargs", "expected"), [({}, 30), ({"sensor_interval_seconds": 4}, 4)])
-def test_both_sensors_tick_at_the_configured_interval(tmp_path, settings_kwargs, expected):
+def test_every_sensor_ticks_at_the_configured_interval(tmp_path, settings_kwargs, expected):
     defs = build_definitions(PlatformSettings(data_dir=tmp_path, **settings_kwargs))
     intervals = {sensor.name: sensor.minimum_interval_seconds for sensor in defs.sensors or []}
     assert intervals == dict.fromkeys(SENSORS, expected)

@@ -60,7 +60,10 @@ class Scorer:
                 for c in self.spec.categorical
             ),
             *(
-                pd.to_numeric(frame[c], errors="coerce").astype(object).where(frame[c].notna(), None)
+                pd.to_numeric(frame[c], errors="coerce")
+                .astype("float64")
+                .astype(object)
+                .where(frame[c].notna(), None)
                 for c in self.spec.numeric
             ),
         ]

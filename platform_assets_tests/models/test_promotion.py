@@ -19,6 +19,10 @@ def gates(decision) -> dict[str, bool]:
     return {g.name: g.passed for g in decision.gates}
 
 
+def test_the_default_policy_compares_log_loss_with_a_small_margin() -> None:
+    assert (PromotionPolicy().metric, PromotionPolicy().margin) == ("log_loss", 0.001)
+
+
 def test_the_first_accepted_model_becomes_champion() -> None:
     d = decide("v0001", scores(0.70), True, BASELINE, None, None, PromotionPolicy(), WINDOW)
     assert d.promote and gates(d) == {"beats_baseline": True, "metric_floor": True, "beats_champion": True}
@@ -58,7 +62,7 @@ def test_a_lower_is_better_metric_counts_improvement_downwards() -> None:
 
 def test_every_gate_blocks_on_its_own() -> None:
     policy = PromotionPolicy(min_roc_auc=0.72)
-    d = decide("v2", scores(0.71), False, BASELINE, "v1", scores(0.60), policy, WINDOW)
+    d = decide("v2", scores(0.71, loss=0.28), False, BASELINE, "v1", scores(0.60), policy, WINDOW)
     assert gates(d) == {"beats_baseline": False, "metric_floor": False, "beats_champion": True}
     assert not d.promote
     assert "is below the floor 0.7200" in d.reason and "baseline" in d.reason

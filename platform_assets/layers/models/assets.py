@@ -43,7 +43,12 @@ class TrainingConfig(dg.Config):
     """How to train and how the challenger must compare with the champion; every field is
     recorded with the model version."""
 
-    kind: str = "logreg"  # calibrated and robust on small, non-stationary data; or "hgb"
+    # "search": every family (logistic regression, gradient boosting) with a bounded grid, the best
+    # on a validation period at the end of the training days; or one family: "logreg", "hgb"
+    kind: str = "search"
+    max_candidates: int | None = None  # default: the whole grid (7) with scikit-learn, 4 on Spark
+    validation_days: int | None = None  # default: the last days closest to 25% of training rows
+    selection_metric: str = "log_loss"  # or "roc_auc", "brier"
     holdout_days: int | None = None
     holdout_fraction: float = 0.25
     seed: int = 0
@@ -57,14 +62,19 @@ class TrainingConfig(dg.Config):
     promotion_margin: float = 0.001  # the challenger must beat the champion by at least this
 
     def training_args(self) -> dict:
-        """What both trainers take from this config (model family, split, seed, minimum rows)."""
-        return {
+        """What both trainers take from this config (families and search, split, seed, minimum rows)."""
+        args = {
             "kind": self.kind,
             "holdout_days": self.holdout_days,
             "holdout_fraction": self.holdout_fraction,
             "seed": self.seed,
             "min_rows": self.min_rows,
+            "validation_days": self.validation_days,
+            "selection_metric": self.selection_metric,
         }
+        if self.max_candidates is not None:  # else each trainer's own bound
+            args["max_candidates"] = self.max_candidates
+        return args
 
 
 def choose_trainer(trainer: str, rows: int, spark_min_rows: int) -> str:
