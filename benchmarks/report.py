@@ -30,6 +30,8 @@ pandas baselines can read it), cached under `benchmarks/.cache/`.
 _SECTION = re.compile(
     r"<!-- benchmarks:section events=(\d+) -->\n.*?<!-- benchmarks:end events=\1 -->\n?", re.S
 )
+# Sections written by other commands (``python -m benchmarks.alarm``): kept by ``merge``.
+_EXTRA = re.compile(r"<!-- benchmarks:extra ([\w-]+) -->\n.*?<!-- benchmarks:extra-end \1 -->\n?", re.S)
 
 
 @dataclass(frozen=True)
@@ -193,5 +195,15 @@ def merge(existing: str, events: int, new_section: str) -> str:
     """RESULTS.md with ``new_section`` in place of the old section of the same size (others kept)."""
     sections = {int(m.group(1)): m.group(0) for m in _SECTION.finditer(existing)}
     sections[events] = new_section
-    body = "\n".join(sections[n].rstrip("\n") + "\n" for n in sorted(sections))
+    extras = [m.group(0) for m in _EXTRA.finditer(existing)]
+    body = "\n".join(part.rstrip("\n") + "\n" for part in [*(sections[n] for n in sorted(sections)), *extras])
     return HEADER + "\n" + body
+
+
+def replace_extra(existing: str, name: str, new_section: str) -> str:
+    """RESULTS.md with the extra section ``name`` replaced by ``new_section`` (appended when new);
+    everything else is kept as it is."""
+    for match in _EXTRA.finditer(existing):
+        if match.group(1) == name:
+            return existing[: match.start()] + new_section.rstrip("\n") + "\n" + existing[match.end() :]
+    return existing.rstrip("\n") + "\n\n" + new_section.rstrip("\n") + "\n"

@@ -1,8 +1,12 @@
 """Data drift between a reference sample and current data: the project's only Evidently adapter.
 
 ``compute_drift`` runs Evidently 0.7's ``DataDriftPreset``, saves its HTML and JSON reports
-atomically and returns a plain, JSON-ready :class:`DriftSummary`. Evidently is imported inside
-the function (the import takes seconds). No Dagster here.
+atomically and returns a plain, JSON-ready :class:`DriftSummary`. How a day is judged is a
+:class:`DriftRule`: the per-column method and threshold for numerical and categorical columns and
+the share of drifted columns that makes dataset drift. ``DEFAULT_DRIFT_RULE`` is calibrated on
+simulated days with and without planted drift (``python -m benchmarks.alarm``; the evidence is in
+``benchmarks/RESULTS.md``, "drift alarm"). Evidently is imported inside the functions (the import
+takes seconds). No Dagster here.
 
 Two things Evidently does not handle are handled here:
 
@@ -21,16 +25,55 @@ import html
 import math
 import re
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from platform_assets.lib.atomic import publish, staging_dir
 
 _SAFE_COLUMN = re.compile(r"^[A-Za-z0-9_. -]+$")
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """When a column drifted (Evidently method and threshold, per column type) and when the day did.
+
+    A method of ``None`` lets Evidently choose by the reference size (above 1000 rows: normed
+    Wasserstein for numbers, Jensen-Shannon for categories and for numbers with at most 5 distinct
+    values; else K-S and chi-square); a threshold of ``None`` is the method's default. Distances
+    drift at or above their threshold, p-values (``ks``, ``chisquare``) below it. The day drifted
+    when the share of drifted columns is at least ``drift_share``.
+    """
+
+    num_method: str | None
+    num_threshold: float | None
+    cat_method: str | None
+    cat_threshold: float | None
+    drift_share: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.drift_share <= 1.0:
+            raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
+        for name in ("num_threshold", "cat_threshold"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Evidently's own defaults, as the platform used them before the calibration.
+EVIDENTLY_DEFAULT_RULE = DriftRule(None, None, None, None, drift_share=0.5)
+# Calibrated by `python -m benchmarks.alarm` on days of ~360 feature rows against a ~2,500-row
+# reference, 10 monitored columns (benchmarks/RESULTS.md, "drift alarm"): PSI of a category mix at
+# least 0.05, normed Wasserstein of a number at least 0.2, and 2 of the 10 columns. Re-run the
+# calibration when the monitored columns change (the share is of their number).
+DEFAULT_DRIFT_RULE = DriftRule("wasserstein", 0.2, "psi", 0.05, drift_share=0.2)
 
 
 @dataclass(frozen=True)
@@ -41,7 +84,7 @@ class DriftSummary:
     drifted_columns: tuple[str, ...]
     n_columns: int
     dataset_drift: bool
-    drift_share_threshold: float
+    drift_share_threshold: float  # = rule.drift_share
     column_scores: dict[str, float | None]
     column_methods: dict[str, str]
     column_thresholds: dict[str, float | None]
@@ -50,6 +93,7 @@ class DriftSummary:
     current_rows: int
     html_path: Path
     json_path: Path
+    rule: DriftRule
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types only (lists, str paths, None for missing or NaN scores)."""
@@ -67,6 +111,7 @@ class DriftSummary:
             "current_rows": self.current_rows,
             "html_path": str(self.html_path),
             "json_path": str(self.json_path),
+            "rule": self.rule.as_dict(),
         }
 
 
@@ -77,10 +122,14 @@ def compute_drift(
     categorical: list[str],
     html_path: Path,
     json_path: Path,
-    drift_share_threshold: float = 0.5,
+    drift_share_threshold: float | None = None,
+    rule: DriftRule = DEFAULT_DRIFT_RULE,
 ) -> DriftSummary:
-    """Compare ``current`` with ``reference`` column by column; dataset drift when the share of
-    drifted columns is at least ``drift_share_threshold``."""
+    """Compare ``current`` with ``reference`` column by column as ``rule`` says; dataset drift when
+    the share of drifted columns is at least ``rule.drift_share``. ``drift_share_threshold``, when
+    given, replaces the rule's share (the argument callers passed before rules existed)."""
+    if drift_share_threshold is not None:
+        rule = replace(rule, drift_share=drift_share_threshold)
     columns = [*numerical, *categorical]
     _check_inputs(reference, current, numerical, categorical)
     empty, empty_drifted = _empty_columns(reference, current, columns)
@@ -94,7 +143,7 @@ def compute_drift(
         _prepared(current, run_numerical, run_categorical),
         run_numerical,
         run_categorical,
-        drift_share_threshold,
+        rule,
     )
     _save_atomically(Path(html_path), snapshot.save_html)
     _save_atomically(Path(json_path), snapshot.save_json)
@@ -104,6 +153,7 @@ def compute_drift(
         raise RuntimeError(
             f"Evidently counted {count} drifted columns but its column tests flag {sorted(drifted)}"
         )
+    methods = _display_names(methods, run_numerical)
     for column in empty:
         scores[column], thresholds[column] = None, None
         methods[column] = empty[column]
@@ -113,8 +163,8 @@ def compute_drift(
         drift_share=share,
         drifted_columns=drifted_columns,
         n_columns=len(columns),
-        dataset_drift=share >= drift_share_threshold,
-        drift_share_threshold=drift_share_threshold,
+        dataset_drift=share >= rule.drift_share,
+        drift_share_threshold=rule.drift_share,
         column_scores={c: scores[c] for c in columns},
         column_methods={c: methods[c] for c in columns},
         column_thresholds={c: thresholds[c] for c in columns},
@@ -123,7 +173,67 @@ def compute_drift(
         current_rows=len(current),
         html_path=Path(html_path),
         json_path=Path(json_path),
+        rule=rule,
     )
+
+
+@dataclass(frozen=True)
+class ColumnScore:
+    """One column's drift score by one method (``None``: the method Evidently chose, ``resolved``)."""
+
+    column: str
+    method: str | None
+    resolved: str
+    score: float
+    default_threshold: float
+    drifted_at_default: bool  # Evidently's verdict at that threshold
+
+
+def column_scores(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    num_methods: Sequence[str | None] = (None,),
+    cat_methods: Sequence[str | None] = (None,),
+) -> list[ColumnScore]:
+    """Every column's drift score by every given method, with Evidently's statistical tests on the
+    data ``compute_drift`` gives them, but without a report: to sweep thresholds offline. Columns
+    null on a side are left out."""
+    _check_inputs(reference, current, numerical, categorical)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from evidently.legacy.calculations.stattests.registry import get_stattest
+        from evidently.legacy.core import ColumnType
+
+    ref, cur = _prepared(reference, numerical, categorical), _prepared(current, numerical, categorical)
+    out = []
+    for columns, kind, methods in (
+        (numerical, ColumnType.Numerical, num_methods),
+        (categorical, ColumnType.Categorical, cat_methods),
+    ):
+        for column in columns:
+            # as Evidently's get_one_column_drift cleans a column before its test
+            r = ref[column].replace([-np.inf, np.inf], np.nan).dropna()
+            c = cur[column].replace([-np.inf, np.inf], np.nan).dropna()
+            if r.empty or c.empty:
+                continue
+            for method in methods:
+                test = get_stattest(r, c, kind, method)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "divide by zero", RuntimeWarning)
+                    result = test(r, c, kind, None)
+                out.append(
+                    ColumnScore(
+                        column,
+                        method,
+                        test.name,
+                        float(result.drift_score),
+                        float(result.actual_threshold),
+                        bool(result.drifted),
+                    )
+                )
+    return out
 
 
 def _check_inputs(
@@ -177,7 +287,7 @@ def _run_evidently(
     current: pd.DataFrame,
     numerical: list[str],
     categorical: list[str],
-    drift_share_threshold: float,
+    rule: DriftRule,
 ) -> Any:
     with warnings.catch_warnings():  # its dependencies' deprecation notices, on every import
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -185,7 +295,14 @@ def _run_evidently(
         from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
-    preset = DataDriftPreset(columns=[*numerical, *categorical], drift_share=drift_share_threshold)
+    preset = DataDriftPreset(
+        columns=[*numerical, *categorical],
+        drift_share=rule.drift_share,
+        num_method=rule.num_method,
+        num_threshold=rule.num_threshold,
+        cat_method=rule.cat_method,
+        cat_threshold=rule.cat_threshold,
+    )
     with warnings.catch_warnings():
         # scipy's chi-square divides by zero for categories absent from one side; the test result
         # (an infinite statistic, p = 0) is what Evidently reports, the console warning adds nothing
@@ -224,6 +341,24 @@ def _parse_snapshot(
         if test["metric_config"]["metric_id"] in column_of and test["status"] == "FAIL"
     }
     return count, scores, methods, thresholds, drifted
+
+
+def _display_names(methods: dict[str, str], numerical: list[str]) -> dict[str, str]:
+    """Evidently's display name of each method ("PSI"); its snapshot records the short name
+    ("psi") of a method that was asked for and the display name of one it chose itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+        from evidently.legacy.core import ColumnType
+
+    out = {}
+    for column, method in methods.items():
+        kind = ColumnType.Numerical if column in numerical else ColumnType.Categorical
+        try:
+            out[column] = get_registered_stattest(method, kind).display_name
+        except ValueError:  # not a registered name: already a display name
+            out[column] = method
+    return out
 
 
 def _save_atomically(path: Path, save: Callable[[str], None]) -> None:

@@ -5,7 +5,14 @@ format followed by nginx's ``$request_time`` (``access-YYYY-MM-DD.log``), option
 The traffic has returning users, sessions with a diurnal rhythm and a shop funnel, static, API
 and search requests, bots, errors, sessions that cross midnight, late mobile events from the
 previous day and a few malformed lines. ``drift`` shifts the device, country and referrer mix,
-raises latency and lowers conversion. The same arguments and seed give byte-identical files.
+raises latency and lowers conversion, on every day or by a per-day schedule (normal days, then
+drifted days, in one user population). The same arguments and seed give byte-identical files.
+
+Logged-in users keep the device and country they were drawn with (the pool is drawn from the first
+day's mix). When a day's drift differs from that, the users the day's mix favours visit more often:
+each user's activity is multiplied by the ratio of the day's device and country shares to the
+pool's, so logged-in traffic follows the drifted mix too, while the users, and therefore their
+history, stay the same. Anonymous visitors are drawn from the day's mix directly.
 
 Sessions are simulated with numpy in time slices (30 minutes, shorter for bigger volumes); their
 rendered lines wait in a pending buffer until no later session can precede them, and are then
@@ -440,25 +447,52 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # --- simulation ---------------------------------------------------------------------------------
 
 
+def _device_weights(drift: float) -> np.ndarray:
+    return np.clip(_DEVICE_P + drift * _DEVICE_DRIFT, 0.01, None)
+
+
+def _country_weights(drift: float) -> np.ndarray:
+    return np.array([c.weight + drift * c.drift for c in _COUNTRIES])
+
+
+def _referrer_weights(drift: float) -> np.ndarray:
+    return np.array([r.weight + drift * r.drift for r in _REFERRERS])
+
+
+def _shares(weights: np.ndarray) -> np.ndarray:
+    return weights / weights.sum()
+
+
 class _UserPool:
     """Logged-in users: fixed device, country, clock and addresses; visits accumulate over days."""
 
-    def __init__(
-        self, size: int, rng: np.random.Generator, device_cdf: np.ndarray, country_cdf: np.ndarray
-    ) -> None:
+    def __init__(self, size: int, rng: np.random.Generator, drift: float) -> None:
         u = rng.random((size, 5))
-        self.device = _pick(device_cdf, u[:, 0]).astype(np.int8)
-        self.country = _pick(country_cdf, u[:, 1]).astype(np.int8)
+        self.drift = drift
+        self.device = _pick(_cdf(_device_weights(drift)), u[:, 0]).astype(np.int8)
+        self.country = _pick(_cdf(_country_weights(drift)), u[:, 1]).astype(np.int8)
         self.offset = _OFFSET_SLOTS[self.country, _slot(u[:, 2], 4)].astype(np.int8)
         self.ua = _UA_SLOTS[self.device, _slot(u[:, 3], _UA_SLOTS_PER_DEVICE)].astype(np.int16)
         self.ips = _random_ips(rng, (size, 3)).astype(np.uint32)
         self.n_ips = (1 + _slot(u[:, 4], 3)).astype(np.int8)
         # Skewed activity: a few users visit several times a day, most only now and then.
-        self.cdf = _cdf(rng.gamma(0.5, size=size) + 0.01)
+        self.activity = rng.gamma(0.5, size=size) + 0.01
+        self.base_cdf = _cdf(self.activity)
+        self.cdf = self.base_cdf
         self.visits = np.zeros(size, dtype=np.int32)
 
     def pick(self, u: np.ndarray) -> np.ndarray:
         return _pick(self.cdf, u)
+
+    def follow(self, drift: float) -> None:
+        """Re-weight activity so that logged-in traffic has the device and country mix of
+        ``drift`` (likelihood ratio of the day's shares to the pool's); unchanged at its own."""
+        if drift == self.drift:
+            self.cdf = self.base_cdf
+            return
+        device = _shares(_device_weights(drift)) / _shares(_device_weights(self.drift))
+        country = _shares(_country_weights(drift)) / _shares(_country_weights(self.drift))
+        self.cdf = _cdf(self.activity * device[self.device] * country[self.country])
 
 
 @dataclass
@@ -679,18 +713,15 @@ class _Simulator:
         events_per_day: int,
         fmt: str,
         seed: int,
-        drift: float,
+        drift: Sequence[float],
     ) -> None:
         self.start = start
         self.days = days
         self.seed = seed
         self.renderer = _RENDERERS[fmt]()
         self.fmt = fmt
-        self.device_cdf = _cdf(np.clip(_DEVICE_P + drift * _DEVICE_DRIFT, 0.01, None))
-        self.country_cdf = _cdf([c.weight + drift * c.drift for c in _COUNTRIES])
-        self.ref_cdf = _cdf([r.weight + drift * r.drift for r in _REFERRERS])
-        self.latency_factor = 1.0 + 0.5 * drift
-        self.conversion_step = 0.5 ** (drift / 2)  # applied twice: cart and purchase
+        self.drift = tuple(drift)  # strength of each day
+        self._set_drift(self.drift[0])
         self.slice_ms = next(
             (ms for ms in _SLICE_MS_CHOICES if events_per_day * ms / _DAY_MS <= _EVENTS_PER_SLICE),
             _SLICE_MS_CHOICES[-1],
@@ -707,8 +738,16 @@ class _Simulator:
         sessions_per_day = events_per_day / _EVENTS_PER_SESSION
         pool_size = int(np.clip(1.5 * 0.6 * sessions_per_day, 50, _MAX_POOL))
         pool_rng = np.random.default_rng([seed, 0, 0])
-        self.pool = _UserPool(pool_size, pool_rng, self.device_cdf, self.country_cdf)
+        self.pool = _UserPool(pool_size, pool_rng, self.drift[0])
         self.late = _LateQueue()
+
+    def _set_drift(self, drift: float) -> None:
+        """The traffic mix, latency and conversion of a day of strength ``drift``."""
+        self.device_cdf = _cdf(_device_weights(drift))
+        self.country_cdf = _cdf(_country_weights(drift))
+        self.ref_cdf = _cdf(_referrer_weights(drift))
+        self.latency_factor = 1.0 + 0.5 * drift
+        self.conversion_step = 0.5 ** (drift / 2)  # applied twice: cart and purchase
 
     def _draw_sessions(self, rng: np.random.Generator, n: int) -> _Sessions:
         pool = self.pool
@@ -894,6 +933,8 @@ class _Simulator:
 
     def day_chunks(self, index: int) -> Iterator[list[str]]:
         """Lines of day ``index`` in write order, in chunks; days must be generated in order."""
+        self._set_drift(self.drift[index])
+        self.pool.follow(self.drift[index])
         rng = np.random.default_rng([self.seed, index, 1])
         day = self.start + dt.timedelta(days=index)
         first_day = (day - _EPOCH).days - 2  # local clocks can show two days earlier
@@ -1102,6 +1143,22 @@ def _as_date(value: dt.date | str) -> dt.date:
         raise ValueError(f"start_date must be a date or YYYY-MM-DD, got {value!r}") from None
 
 
+def _drift_schedule(drift: float | Sequence[float], days: int) -> tuple[float, ...]:
+    """The drift strength of each day, validated."""
+    if isinstance(drift, str) or not isinstance(drift, Sequence | np.ndarray):
+        schedule = (drift,) * days
+    else:
+        schedule = tuple(drift)
+        if len(schedule) != days:
+            raise ValueError(f"a drift schedule needs one strength per day ({days}), got {len(schedule)}")
+    for value in schedule:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+            raise ValueError(f"drift must be a number or a sequence of numbers, got {value!r}")
+        if not 0.0 <= value <= MAX_DRIFT:
+            raise ValueError(f"drift must be in [0, {MAX_DRIFT}], got {value}")
+    return tuple(float(v) for v in schedule)
+
+
 def generate_logs(
     out_dir: str | os.PathLike[str],
     start_date: dt.date | str,
@@ -1110,14 +1167,17 @@ def generate_logs(
     fmt: str = "jsonl",
     seed: int = 0,
     gzip: bool = False,
-    drift: float = 0.0,
+    drift: float | Sequence[float] = 0.0,
     malformed_rate: float = DEFAULT_MALFORMED_RATE,
     on_file: Callable[[GeneratedFile], None] | None = None,
 ) -> list[GeneratedFile]:
     """Write ``days`` daily log files of about ``events_per_day`` lines each into ``out_dir``.
 
-    ``drift`` in [0, 2] scales the distribution shifts (0: none); ``malformed_rate`` is the share
-    of lines replaced by unparseable ones. ``on_file`` is called as each file is published.
+    ``drift`` in [0, 2] scales the distribution shifts (0: none), for every day, or one value per
+    day (a schedule such as ``[0.0] * 40 + [1.0] * 7``: one user population, normal days then
+    drifted days; with the same ``days``, a day's file depends on the schedule up to that day only).
+    ``malformed_rate`` is the share of lines replaced by unparseable ones. ``on_file`` is called as
+    each file is published.
     """
     start = _as_date(start_date)
     if days < 1:
@@ -1128,13 +1188,12 @@ def generate_logs(
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    if not 0.0 <= drift <= MAX_DRIFT:
-        raise ValueError(f"drift must be in [0, {MAX_DRIFT}], got {drift}")
+    schedule = _drift_schedule(drift, days)
     if not 0.0 <= malformed_rate <= 1.0:
         raise ValueError(f"malformed_rate must be in [0, 1], got {malformed_rate}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    simulator = _Simulator(start, days, events_per_day, fmt, seed, drift)
+    simulator = _Simulator(start, days, events_per_day, fmt, seed, schedule)
     written = []
     for index in range(days):
         day = start + dt.timedelta(days=index)

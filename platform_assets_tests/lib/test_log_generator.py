@@ -325,6 +325,45 @@ def test_drift_shifts_the_distributions(tmp_path):
     assert d["tiktok"] > 3 * b["tiktok"]
 
 
+def test_a_drift_schedule_keeps_earlier_days_and_a_constant_one_equals_the_scalar(tmp_path):
+    def digests(files: list[GeneratedFile]) -> list[bytes]:
+        return [f.path.read_bytes() for f in files]
+
+    plain = digests(generate_logs(tmp_path / "plain", START, 4, 3_000, seed=8))
+    scheduled = digests(generate_logs(tmp_path / "sched", START, 4, 3_000, seed=8, drift=[0, 0, 1.0, 1.0]))
+    assert scheduled[:2] == plain[:2]  # same population, same normal days
+    assert scheduled[2] != plain[2] and scheduled[3] != plain[3]
+    constant = digests(generate_logs(tmp_path / "const", START, 3, 3_000, seed=8, drift=(0.7, 0.7, 0.7)))
+    assert constant == digests(generate_logs(tmp_path / "scalar", START, 3, 3_000, seed=8, drift=0.7))
+
+
+def _logged_in_sessions(path: Path) -> dict[str, tuple[str, str, str]]:
+    """session -> (user, device, country) of the logged-in human sessions of a file."""
+    sessions: dict[str, tuple[str, str, str]] = {}
+    for e in parse_jsonl(path)[0]:
+        if e["user_id"] and e["device"] != "bot":
+            sessions.setdefault(e["session_id"], (e["user_id"], e["device"], e["country"]))
+    return sessions
+
+
+def test_scheduled_drift_reaches_logged_in_users_who_keep_their_device(tmp_path):
+    files = generate_logs(tmp_path, START, 4, 20_000, seed=3, drift=[0.0, 0.0, 2.0, 2.0], malformed_rate=0.0)
+    days = [list(_logged_in_sessions(f.path).values()) for f in files]
+    normal, drifted = days[0] + days[1], days[2] + days[3]
+
+    def mobile(sessions: list[tuple[str, str, str]]) -> float:
+        return sum(device == "mobile" for _, device, _ in sessions) / len(sessions)
+
+    # Mobile share at strength 2: (0.42 + 2 * 0.18) / (0.48 + 0.42 + 0.10 + 2 * (-0.15 + 0.18 - 0.03))
+    assert mobile(normal) == pytest.approx(0.42, abs=0.06)
+    assert mobile(drifted) == pytest.approx(0.78, abs=0.08)
+    # ... by the same users visiting more or less often, not by users changing devices.
+    seen = {user: (device, country) for user, device, country in normal}
+    returning = [(user, device, country) for user, device, country in drifted if user in seen]
+    assert len(returning) > 0.5 * len(drifted)
+    assert all(seen[user] == (device, country) for user, device, country in returning)
+
+
 # --- streaming ----------------------------------------------------------------------------------
 
 
@@ -353,6 +392,9 @@ def test_memory_does_not_grow_with_events(tmp_path):
         {"events_per_day": 0},
         {"fmt": "csv"},
         {"drift": 2.5},
+        {"days": 2, "drift": [0.0, 2.5]},
+        {"days": 2, "drift": [0.0, 1.0, 1.0]},
+        {"drift": "1"},
         {"malformed_rate": -0.1},
         {"seed": -1},
     ],
