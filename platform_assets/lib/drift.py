@@ -45,7 +45,7 @@ class DriftRule:
     A method of ``None`` lets Evidently choose by the reference size (above 1000 rows: normed
     Wasserstein for numbers, Jensen-Shannon for categories and for numbers with at most 5 distinct
     values; else K-S and chi-square); a threshold of ``None`` is the method's default. Distances
-    drift at or above their threshold, p-values (``ks``, ``chisquare``) below it. The day drifted
+    drift at or above their threshold, p-values below it (``ks``: at or below). The day drifted
     when the share of drifted columns is at least ``drift_share``.
     """
 
