@@ -200,6 +200,8 @@ def conversion_model(
             "baseline_log_loss": baseline["log_loss"],
             "positive_rate_holdout": result.metrics["positive_rate_holdout"],
             **_train_metrics(result.metrics),
+            **_calibration_metadata(model),
+            "code_version": str(info.get("code_version", "")),
             "confusion_matrix": dg.MetadataValue.md(_confusion_markdown(model["at_0_5"])),
             "confusion_matrix_tuned": dg.MetadataValue.md(_confusion_markdown(model["at_train_best_f1"])),
             **_candidates_metadata(getattr(result, "candidates", None)),
@@ -304,6 +306,20 @@ def _compare_with_champion(
 def _train_metrics(metrics: dict) -> dict[str, float]:
     train = metrics.get("train") or {}
     return {f"train_{k}": float(train[k]) for k in ("roc_auc", "log_loss", "brier") if k in train}
+
+
+def _calibration_metadata(model: dict) -> dict[str, Any]:
+    """Expected calibration error, TPR at fixed false-positive rates, and the reliability table."""
+    out: dict[str, Any] = {}
+    calibration = model.get("calibration") or {}
+    if "ece" in calibration:
+        out["calibration_error"] = float(calibration["ece"])
+    for fpr, tpr in (model.get("tpr_at_fpr") or {}).items():
+        out[f"tpr_at_fpr_{str(fpr).replace('.', '_')}"] = float(tpr)
+    if calibration.get("bins"):
+        table = pd.DataFrame(calibration["bins"])
+        out["calibration"] = dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".3f"))
+    return out
 
 
 def _candidates_metadata(candidates: list[dict] | None) -> dict[str, Any]:
