@@ -150,3 +150,28 @@ def test_policy_settings_are_validated(env, message):
     with pytest.raises(ValueError, match=message):
         RetrainPolicy.from_env(env)
     assert RetrainPolicy.from_env({"PLATFORM_RETRAIN_DRIFT_SHARE": "0.3"}).drift_share == 0.3
+
+
+def test_the_run_status_sensor_answers_a_real_build_run(built_platform, tmp_path):
+    """``monitor_built_days`` evaluated on the fixture's real build_day range run."""
+    from platform_assets.layers.monitoring.sensors import build_monitor_sensor
+
+    build = built_platform.build
+    success = next(e for e in build.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
+    store = ModelStore(tmp_path / "models")
+    sensor = build_monitor_sensor(store.root)
+
+    def evaluate():
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=success,
+            dagster_instance=built_platform.instance,
+            dagster_run=build.dagster_run,
+        )
+        return sensor(context)
+
+    assert isinstance(evaluate(), dg.SkipReason)  # no champion yet
+    store.set_champion(register(store, "2026-02-28"), {"action": "promote", "reason": "test"})
+    requests = evaluate()
+    assert [r.partition_key for r in requests] == built_platform.days
+    assert {r.run_key for r in requests} == {f"monitor:{build.run_id}:{day}" for day in built_platform.days}
