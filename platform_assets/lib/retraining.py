@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-DEFAULT_DRIFT_SHARE = 0.5
+from platform_assets.lib.drift import DEFAULT_DRIFT_RULE
+
+# The share the drift alarm was calibrated with (benchmarks/RESULTS.md, "drift alarm").
+DEFAULT_DRIFT_SHARE = DEFAULT_DRIFT_RULE.drift_share
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ MODEL_PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
 
 
 class DriftConfig(dg.Config):
-    """Dataset drift is declared when at least this share of feature columns drifted."""
+    """Dataset drift is declared when at least this share of feature columns drifted (empty: the
+    calibrated rule's share, ``lib/drift.py`` DEFAULT_DRIFT_RULE)."""
 
-    drift_share_threshold: float = 0.5
+    drift_share_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def feature_drift(
             "dataset_drift": summary.dataset_drift,
             "drift_share": summary.drift_share,
             "drift_share_threshold": summary.drift_share_threshold,
+            "drift_rule": dg.MetadataValue.json(summary.as_dict()["rule"]),
             "drifted_columns": dg.MetadataValue.json(list(summary.drifted_columns)),
             "n_drifted_columns": len(summary.drifted_columns),
             "column_scores": dg.MetadataValue.json(summary.as_dict()["column_scores"]),
