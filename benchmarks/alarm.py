@@ -303,7 +303,8 @@ def evaluate_seed(
         / f"days-seed{seed}-{'rule' if reports else 'scores'}-{digest.hexdigest()[:10]}.json"
     )
     if target.exists():
-        return json.loads(target.read_text())["records"]
+        cached = json.loads(target.read_text())
+        return [{**r, "seed_compare_s": cached["seconds"]} for r in cached["records"]]
     numerical, categorical = list(FEATURE_SPEC.monitored_numeric), list(FEATURE_SPEC.categorical)
     records = []
     with tempfile.TemporaryDirectory(dir=cache) as folder:
@@ -342,6 +343,8 @@ def evaluate_seed(
                 records.append(record)
     seconds = time.perf_counter() - started
     target.write_text(json.dumps({"seconds": round(seconds, 1), "records": records}))
+    for record in records:  # what comparing this seed's days took
+        record["seed_compare_s"] = round(seconds, 1)
     if done is not None:
         done.append(("compared", seed))
     say(
@@ -751,19 +754,23 @@ def _column_rows(outcome: Outcome) -> list[str]:
     lines = [
         "| column | method, threshold | "
         + " | ".join(f"{_condition(s)}: median (max)" for s in strengths)
+        + " | "
+        + " | ".join(f"flagged: {_condition(s)}" for s in strengths)
         + " |",
-        "|---|---|" + "---|" * len(strengths),
+        "|---|---|" + "---|" * (2 * len(strengths)),
     ]
     numerical = days["calibration"].numerical
     for column in days["calibration"].columns:
         kind = "num" if column in numerical else "cat"
         method, threshold = rule[f"{kind}_method"], rule[f"{kind}_threshold"]
-        cells = []
+        cells, flagged = [], []
         for s in strengths:
             values = [r["column_scores"][column] for r in records if r["strength"] == s]
             values = [v for v in values if v is not None]
             cells.append(f"{np.median(values):.3f} ({max(values):.3f})" if values else "")
-        lines.append(f"| {column} | {method} {threshold:g} | " + " | ".join(cells) + " |")
+            hits = _flags(method, np.array(values, dtype=float), threshold)
+            flagged.append(f"{hits.mean():.0%}" if values else "")
+        lines.append(f"| {column} | {method} {threshold:g} | " + " | ".join(cells + flagged) + " |")
     return lines
 
 
@@ -804,7 +811,8 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
         f"[s] * {design.eval_days})`; the earlier files are checked byte-identical across branches). "
         "Each file is ingested and each day built with the DuckDB engine and the platform's SQL (lake, "
         "marts, features; no Dagster). The reference is what `train_model` keeps, called on the "
-        "training days with the platform's defaults: the last week before its holdout, sampled to "
+        "training days with its defaults (model family logistic regression, which does not change the "
+        "reference): the last week before its holdout, sampled to "
         f"{min(reference_rows):,}-{max(reference_rows):,} rows (seed {first['seed']}: "
         f"{first['reference_start']}..{first['reference_end']}; holdout {first['holdout_start']}.."
         f"{first['holdout_end']}). Each evaluation day (days {design.prefix_days + 1}-{design.days} of "
@@ -903,6 +911,7 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
             + " | ".join(_cell(held_rates, s, False) for s in strengths)
             + " |"
         )
+    lines += ["", "**Reading the evidence.**", "", *_evidence(outcome)]
     if outcome.check is not None:
         lines += _check_rows(outcome)
     lines += [
@@ -920,6 +929,54 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines.append(f"<!-- benchmarks:extra-end {SECTION} -->")
     return "\n".join(lines) + "\n"
+
+
+def _evidence(outcome: Outcome) -> list[str]:
+    """What the held-out seeds say about the ranking's choices, computed from the scores."""
+    strong = max(outcome.design.strengths)
+    held = outcome.days["held-out"]
+    n_columns = len(held.columns)
+
+    def within(c: Candidate) -> bool:
+        return c.rates.rate(0.0) <= TARGET_FALSE_ALARMS and c.rates.rate(strong) >= TARGET_DETECTION
+
+    def false_alarms(cands: list[Candidate]) -> tuple[int, int]:
+        rates = [rates_of_rule(held, c.rule_fields(), n_columns) for c in cands]
+        return sum(r.alarms[0.0] for r in rates), sum(r.days[0.0] for r in rates)
+
+    eligible = [c for c in outcome.ranked if c.distances and within(c)]
+    wide = [c for c in eligible if c.normal_margin >= MARGIN]
+    narrow = [c for c in eligible if c.normal_margin < MARGIN]
+    p_rules = [c for c in outcome.ranked if not c.distances and within(c)]
+    lines = []
+    if wide and narrow:
+        (kw, nw), (kn, nn) = false_alarms(wide), false_alarms(narrow)
+        lines.append(
+            f"- Margins: of the {len(eligible):,} distance rules within both targets on the calibration "
+            f"seeds, the {len(narrow):,} whose normal margin was below {MARGIN:g} raise false alarms on "
+            f"{100 * kn / nn:.1f}% of the held-out days without drift ({kn:,}/{nn:,} rule-days); the "
+            f"{len(wide):,} at or above it on {100 * kw / nw:.1f}% ({kw:,}/{nw:,})."
+        )
+    if p_rules:
+        k, n = false_alarms(p_rules)
+        lines.append(
+            f"- p-values: the {len(p_rules):,} rules with a p-value method within both targets on the "
+            f"calibration seeds raise false alarms on {100 * k / n:.1f}% of the held-out days without "
+            f"drift ({k:,}/{n:,} rule-days): they separate well where they were fitted, less well elsewhere."
+        )
+    rows = int(np.median([r["current_rows"] for r in outcome.records]))
+    need = math.ceil(outcome.rule["drift_share"] * n_columns - 1e-9)
+    for i, column in enumerate(held.columns):
+        kind = "num" if column in held.numerical else "cat"
+        method, threshold = outcome.rule[f"{kind}_method"], outcome.rule[f"{kind}_threshold"]
+        normal = np.concatenate([d.scores[method][d.strength == 0.0, i] for d in outcome.days.values()])
+        share = _flags(method, normal, threshold).mean()
+        if share > 0.25:
+            lines.append(
+                f"- `{column}` alone passes its threshold on {share:.0%} of the days without drift at this "
+                f"volume (its {method} is noisy in about {rows} rows): needing {need} columns absorbs it."
+            )
+    return lines
 
 
 def _check_rows(outcome: Outcome) -> list[str]:
@@ -953,21 +1010,43 @@ def _check_rows(outcome: Outcome) -> list[str]:
         lines.append(
             f"| {_rule_name(fields)} | {label} | " + " | ".join(_cell(rates, s) for s in strengths) + " |"
         )
+    main = Days.of(outcome.records, days.numerical, [c for c in days.columns if c not in days.numerical])
+    small, large = (f"{v:,} events" for v in (outcome.design.events_per_day, check.design.events_per_day))
+    rule = outcome.rule
+    lines += [
+        "",
+        "Share of the days *without drift* on which each column alone is flagged, at both volumes "
+        "(all seeds of each): by the rule's distance, and by the p-value tests Evidently uses for "
+        "small samples (K-S, chi-square) at their default 0.05; a calibrated p-value would flag 5%.",
+        "",
+        f"| column | {rule['num_method']} / {rule['cat_method']}, {small} | {large} | "
+        f"K-S / chi-square p 0.05, {small} | {large} |",
+        "|---|---|---|---|---|",
+    ]
+    for i, column in enumerate(days.columns):
+        kind = "num" if column in days.numerical else "cat"
+        tests = (
+            (rule[f"{kind}_method"], rule[f"{kind}_threshold"]),
+            ("ks" if kind == "num" else "chisquare", 0.05),
+        )
+        cells = [
+            f"{_flags(m, d.scores[m][d.strength == 0.0, i], t).mean():.0%}"
+            for m, t in tests
+            for d in (main, days)
+        ]
+        lines.append(f"| {column} | " + " | ".join(cells) + " |")
     return lines
 
 
 def _times(outcome: Outcome, wall_s: float) -> dict[str, str]:
     """This run's wall time, and what building and comparing took when the cache was filled."""
     design = outcome.design
-    built, compared = [], []
+    built = []
     for seed in design.seeds:
-        folder = _CACHE_DIR[0] / design.key()
-        meta = folder / f"features-seed{seed}.json"
+        meta = _CACHE_DIR[0] / design.key() / f"features-seed{seed}.json"
         if meta.exists():
             built.append(json.loads(meta.read_text())["build_s"])
-        compared += [
-            json.loads(p.read_text())["seconds"] for p in folder.glob(f"days-seed{seed}-rule*.json")
-        ][-1:]
+    compared = list({r["seed"]: r["seed_compare_s"] for r in outcome.records}.values())
     built_now = sum(1 for what, _ in outcome.done if what == "built")
     compared_now = sum(1 for what, _ in outcome.done if what == "compared")
     out = {
@@ -986,6 +1065,8 @@ def _times(outcome: Outcome, wall_s: float) -> dict[str, str]:
             f"{sum(compared) / 60:.1f} min (train_model, then per day compute_drift with its HTML report "
             "and the candidate scores)"
         )
+    if built and compared:
+        out["cold run, in all"] = f"{(sum(built) + sum(compared)) / 60:.1f} min"
     if outcome.check is not None:
         out["volume check"] = f"{outcome.seconds.get('check', 0.0) / 60:.1f} min in this run"
     return out
