@@ -143,14 +143,21 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="generate sample logs and materialize every asset end to end",
         description=(
-            "Generate normal traffic into PLATFORM_DATA_DIR/landing/demo (files already in the landing "
-            "folder are processed too), build lake, marts and features through Dagster, train the "
-            "model, land drifted traffic, build it and write drift reports; then print a summary."
+            "Simulate normal then drifted traffic of one visitor population; land the normal days in "
+            "PLATFORM_DATA_DIR/landing/demo (files already in the landing folder are processed too), "
+            "build lake, marts and features through Dagster, train a champion, land the drifted "
+            "days, score and monitor them, let the retraining sensor ask for a challenger and "
+            "record the promotion decision; then print a summary."
         ),
     )
-    p.add_argument("--days", type=_bounded(int, 2), default=14, help="days of normal traffic (>= 2)")
     p.add_argument(
-        "--drift-days", type=_bounded(int, 0), default=2, help="days of drifted traffic after them"
+        "--days",
+        type=_bounded(int, 2),
+        default=42,
+        help="days of normal traffic (default 42: 28 for the visitors' history to fill, 14 to learn from)",
+    )
+    p.add_argument(
+        "--drift-days", type=_bounded(int, 0), default=4, help="days of drifted traffic after them"
     )
     p.add_argument(
         "--events-per-day", type=_bounded(int, 100), default=5_000, help="about this many lines a day"

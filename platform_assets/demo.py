@@ -26,6 +26,7 @@ from platform_assets.partitions import event_days
 from platform_assets.settings import PlatformSettings
 
 MODEL_OP = "models__conversion_model"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 GATE_CHECKS = ("beats_baseline", "metric_floor", "beats_champion")
 
 
@@ -35,8 +36,8 @@ class DemoError(RuntimeError):
 
 @dataclass
 class DemoOptions:
-    days: int = 14
-    drift_days: int = 2
+    days: int = 42  # 28 days for the visitors' 28-day history to fill, then two weeks to learn from
+    drift_days: int = 4
     events_per_day: int = 5_000
     fmt: str = "jsonl"
     gzip: bool = False
@@ -82,11 +83,17 @@ class _Runner:
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, report: DemoReport, say) -> None:
         self.defs, self.instance, self.report, self.say = defs, instance, report, say
 
-    def run(self, job: str, partition: str | None = None, run_config: dict | None = None):
+    def run(
+        self, job: str, partition: str | None = None, run_config: dict | None = None, tags: dict | None = None
+    ):
         # The console shows warnings and errors only; every event is still in the run's history.
         config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         result = self.defs.resolve_job_def(job).execute_in_process(
-            instance=self.instance, partition_key=partition, run_config=config, raise_on_error=False
+            instance=self.instance,
+            partition_key=partition,
+            run_config=config,
+            tags=tags,
+            raise_on_error=False,
         )
         self.report.runs += 1
         if not result.success:
@@ -130,12 +137,27 @@ def _ingest_and_build(
         touched.update(events.get("days") or [])
         done_files.add(key)
     valid = set(event_days.get_partition_keys())
-    for day in sorted(touched):
-        if day not in valid:
-            runner.say(f"  skipping {day}: outside the platform's daily partitions")
-            continue
-        runner.run("build_day", day)
-        built_days.add(day)
+    for day in sorted(touched - valid):
+        runner.say(f"  skipping {day}: outside the platform's daily partitions")
+    days = sorted(touched & valid)
+    # consecutive days build as one range run, in order (the features' history sees earlier days)
+    for first, last in _runs_of_days(days):
+        if first == last:
+            runner.run("build_day", first)
+        else:
+            runner.run("build_day", tags={RANGE_START: first, RANGE_END: last})
+    built_days.update(days)
+
+
+def _runs_of_days(days: list[str]) -> list[tuple[str, str]]:
+    """Sorted ISO days grouped into runs of consecutive days: [(first, last), ...]."""
+    runs: list[list[str]] = []
+    for day in days:
+        if runs and dt.date.fromisoformat(day) - dt.date.fromisoformat(runs[-1][-1]) == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return [(run[0], run[-1]) for run in runs]
 
 
 def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
@@ -173,6 +195,13 @@ def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
     }
 
 
+def _land(files: list, landing: Path) -> None:
+    """Move generated files into the landing folder (a rename: the sensor never sees half a file)."""
+    landing.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        os.replace(file.path, landing / file.path.name)
+
+
 def run_demo(
     settings: PlatformSettings, options: DemoOptions, say: Callable[[str], None] = print
 ) -> DemoReport:
@@ -187,16 +216,23 @@ def run_demo(
     drift_start = start + dt.timedelta(days=options.days)
     landing = layout.landing / "demo"
 
-    say(f"generating {options.days} days of normal traffic from {start} into {landing}")
-    generate_logs(
-        landing,
+    say(
+        f"simulating {options.days} days of normal traffic from {start}, then {options.drift_days} "
+        f"days of drifted traffic (strength {options.drift_strength}), one population of visitors"
+    )
+    staged = layout.tmp / "demo-logs"
+    files = generate_logs(
+        staged,
         start,
-        options.days,
+        options.days + options.drift_days,
         options.events_per_day,
         fmt=options.fmt,
         seed=options.seed,
         gzip=options.gzip,
+        drift=[0.0] * options.days + [options.drift_strength] * options.drift_days,
     )
+    normal_files, drifted_files = files[: options.days], files[options.days :]
+    _land(normal_files, landing)
     done_files: set[str] = set()
     built_days: set[str] = set()
     say("ingesting landed files and building marts and features")
@@ -205,22 +241,14 @@ def run_demo(
     last_normal = (drift_start - dt.timedelta(days=1)).isoformat()
     say(f"training the conversion model on features up to {last_normal}")
     trained = runner.run(
-        "train_model", run_config={"ops": {MODEL_OP: {"config": {"train_until": last_normal}}}}
+        "train_model",
+        run_config={"ops": {MODEL_OP: {"config": {"train_until": last_normal, "holdout_days": 2}}}},
     )
     report.model = _materialized(trained, "models/conversion_model")
 
     if options.drift_days:
         say(f"{options.drift_days} days of drifted traffic land (strength {options.drift_strength})")
-        generate_logs(
-            landing,
-            drift_start,
-            options.drift_days,
-            options.events_per_day,
-            fmt=options.fmt,
-            seed=options.seed + 1,
-            gzip=options.gzip,
-            drift=options.drift_strength,
-        )
+        _land(drifted_files, landing)
         _ingest_and_build(runner, layout, done_files, built_days)
 
     # Monitor the newest days: the last normal (held-out) day, then every drifted day.
