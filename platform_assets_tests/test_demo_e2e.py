@@ -38,7 +38,7 @@ def demo_run(tmp_path_factory):
     real = Path(__file__).resolve().parent / "fixtures" / "apache_combined_elastic_2015.log"
     shutil.copy(real, landing / "apache 2015.log")
     env = {**os.environ, "PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
-    args = ["demo", "--days", "10", "--drift-days", "2", "--events-per-day", "4000", "--seed", "3"]
+    args = ["demo"]  # the README's command, with its defaults (42 normal days, 4 drifted, seed 7)
     proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return data_dir, home, proc.stdout
@@ -47,7 +47,7 @@ def demo_run(tmp_path_factory):
 def test_every_landed_line_is_an_event_or_quarantined(demo_run):
     data_dir, _, _ = demo_run
     landed = [p for p in (data_dir / "landing").rglob("*") if p.is_file()]
-    assert len(landed) == 13  # 10 normal days + 2 drifted days + the real log
+    assert len(landed) == 47  # 42 normal days + 4 drifted days + the real log
     lines_in = sum(_count_lines(p) for p in landed)
     con = duckdb.connect()
     events = con.execute(f"SELECT count(*) FROM '{data_dir}/lake/events/*/*.parquet'").fetchone()[0]
@@ -99,13 +99,13 @@ def test_the_model_beats_the_baseline_and_is_stored_without_pickle(demo_run):
 def test_drifted_days_are_flagged_and_the_last_normal_day_is_not(demo_run):
     data_dir, _, stdout = demo_run
     reports = sorted((data_dir / "reports" / "feature_drift").glob("date=*/v0001.json"))
-    assert len(reports) == 3  # last normal day + 2 drifted days
+    assert len(reports) == 5  # last normal day + 4 drifted days
     verdicts = [
         line
         for line in stdout.splitlines()
         if line.strip().startswith("drift") and "vs the new champion" not in line
     ]
-    assert len(verdicts) == 3
+    assert len(verdicts) == 5
     assert "no drift" in verdicts[0]
     assert all(": DRIFT" in v for v in verdicts[1:])
     assert all((r.with_suffix(".html")).stat().st_size > 10_000 for r in reports)
