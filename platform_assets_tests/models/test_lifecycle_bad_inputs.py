@@ -97,7 +97,8 @@ def test_a_damaged_champion_is_refused_by_scoring_and_by_its_check(platform_copy
     if damage == "missing":
         model.unlink()
     else:
-        model.write_bytes(model.read_bytes().replace(b"LogisticRegression", b"LogisticRegressioN", 1))
+        data = model.read_bytes()
+        model.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last byte
     result = monitor(platform_copy, platform_copy.days[-1])
     assert not result.success
     assert "the champion v0001 cannot be used" in step_errors(result) and message in step_errors(result)
