@@ -13,7 +13,7 @@ The decision, with both scores and the reason, is a plain dict the registry keep
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -184,7 +184,3 @@ def decide(
         gates=(baseline_gate, floor_gate, champion_gate),
         holdout=holdout,
     )
-
-
-def policy_dict(policy: PromotionPolicy) -> dict[str, Any]:
-    return asdict(policy)
