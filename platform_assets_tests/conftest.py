@@ -1,6 +1,7 @@
 """Shared fixtures: a temporary PLATFORM_DATA_DIR, its layout, engine and definitions."""
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,25 @@ from platform_assets.lib.layout import DataLayout
 from platform_assets.settings import PlatformSettings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+# Test lanes. `spark` and `e2e` are marked by hand; the rest is sorted here: a test that runs
+# Dagster in-process (materializes, evaluates a sensor, builds definitions) is `integration`,
+# everything else is `unit` (pure: the lane to run before every commit, `pytest -m unit`).
+_DAGSTER_FIXTURES = {"defs", "built_platform", "platform_copy", "instance"}
+_RUNS_DAGSTER = re.compile(r"instance_for_test|materialize\(|build_sensor_context|build_definitions|DagsterInstance")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test `unit` or `integration` (see above) unless it is `spark` or `e2e`."""
+    module_runs_dagster: dict[str, bool] = {}
+    for item in items:
+        if item.get_closest_marker("spark") or item.get_closest_marker("e2e"):
+            continue
+        path = str(item.path)
+        if path not in module_runs_dagster:
+            module_runs_dagster[path] = bool(_RUNS_DAGSTER.search(Path(path).read_text()))
+        dagster = module_runs_dagster[path] or bool(_DAGSTER_FIXTURES & set(item.fixturenames))
+        item.add_marker(pytest.mark.integration if dagster else pytest.mark.unit)
 
 # A real server log (provenance and counted facts in fixtures/README.md).
 REAL_APACHE_LOG = Path(__file__).resolve().parent / "fixtures" / "apache_combined_elastic_2015.log"
