@@ -1,6 +1,8 @@
 """The line reader and the independent line counter agree on every edge of the line convention."""
 
 import gzip
+import subprocess
+import zlib
 
 import pytest
 
@@ -44,6 +46,96 @@ def test_gzip_is_detected_by_content_not_name(tmp_path):
         assert facts.compressed == (name == "packed.log")
 
 
+def _known(n: int) -> list[bytes]:
+    return [b"line %05d of a file whose lines the test knows\n" % i for i in range(n)]
+
+
+def _flushed_gzip(lines: list[bytes]) -> tuple[bytes, list[int]]:
+    """A gzip member with a full flush after each line: ``ends[k]`` = compressed size holding
+    lines ``0..k`` complete, at a byte boundary where the next deflate block starts."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out, ends, size = [], [], 0
+    for line in lines:
+        piece = packer.compress(line) + packer.flush(zlib.Z_FULL_FLUSH)
+        out.append(piece)
+        size += len(piece)
+        ends.append(size)
+    return b"".join(out) + packer.flush(), ends
+
+
+def _zcat(data: bytes) -> bytes:
+    """gzip(1)'s decompression (exit status 2 on trailing garbage, the data still printed)."""
+    return subprocess.run(["gzip", "-dc"], input=data, capture_output=True).stdout
+
+
+def _count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _damaged(packed: bytes, at: int) -> bytes:
+    out = bytearray(packed)
+    out[at] = 0b110  # a deflate block header of the reserved, invalid type
+    return bytes(out)
+
+
+_LINES = _known(4_000)
+_PACKED, _ENDS = _flushed_gzip(_LINES)
+_WHOLE = b"".join(_LINES)
+# name -> (file bytes, the decompressed bytes every line counter must see, computed independently)
+AGREEMENT = {
+    "plain, final newline": (b"a\nbb\n", b"a\nbb\n"),
+    "plain, no final newline": (b"a\nbb\nccc", b"a\nbb\nccc"),
+    "crlf": (b"a\r\nb\r\n\r\nc", b"a\r\nb\r\n\r\nc"),
+    "nul bytes": (b"\0\0\na\0b\n\0", b"\0\0\na\0b\n\0"),
+    "gzip": (gzip.compress(_WHOLE), _zcat(gzip.compress(_WHOLE))),
+    "gzip, no final newline": (gzip.compress(_WHOLE[:-1]), _zcat(gzip.compress(_WHOLE[:-1]))),
+    "multi-member gzip": (
+        gzip.compress(_WHOLE[:70_001]) + gzip.compress(b"") + gzip.compress(_WHOLE[70_001:]),
+        _zcat(gzip.compress(_WHOLE[:70_001]) + gzip.compress(_WHOLE[70_001:])),
+    ),
+    "gzip + garbage": (gzip.compress(_WHOLE) + b"\x00\x01junk\n" * 9, _zcat(gzip.compress(_WHOLE) + b"junk")),
+    "gzip + zero padding": (gzip.compress(_WHOLE) + bytes(1_000), _zcat(gzip.compress(_WHOLE))),
+    "gzip + 1 stray byte": (gzip.compress(_WHOLE) + b"\x1f", _WHOLE),
+    "gzip cut on a line end": (_PACKED[: _ENDS[2_999]], b"".join(_LINES[:3_000])),
+    "gzip cut inside its trailer": (_PACKED[:-3], _WHOLE),
+    "gzip damaged after line 1234": (_damaged(_PACKED, _ENDS[1_233]), b"".join(_LINES[:1_234])),
+    "gzip header only": (_PACKED[:5], b""),
+}
+
+
+@pytest.mark.parametrize("name", AGREEMENT)
+def test_the_counter_and_the_reader_agree_with_an_independent_count(tmp_path, name):
+    data, decompressed = AGREEMENT[name]
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    report = ReadReport()
+    rows = [r for b in iter_line_batches(path, report, chunk_bytes=1 << 16) for r in b.to_pylist()]
+    facts = file_facts(path)
+    assert facts.lines == report.lines == _count(decompressed)
+    assert facts.uncompressed_bytes == report.bytes_read == len(decompressed)
+    assert len([r for r in rows if r["stream_error"] is None]) == _count(decompressed)
+    assert (facts.stream_error is None) == (report.stream_error is None)
+    assert sum(r["line_bytes"] for r in rows) == len(decompressed)
+
+
+def test_a_cut_at_any_byte_keeps_the_same_lines_in_reader_and_counter(tmp_path):
+    """Every cut point of a small gzip: both see exactly what Python's gzip module decodes."""
+    packed = gzip.compress(b"".join(_known(40)))
+    path = tmp_path / "cut.gz"
+    for cut in range(0, len(packed), 7):
+        path.write_bytes(packed[:cut])
+        decoded = b""
+        with gzip.GzipFile(fileobj=path.open("rb")) as f:
+            try:
+                while block := f.read1(1 << 16):
+                    decoded += block
+            except (EOFError, OSError):
+                pass
+        report = ReadReport()
+        lines = sum(b.num_rows for b in iter_line_batches(path, report)) - (1 if report.stream_error else 0)
+        assert lines == file_facts(path).lines == _count(decoded) == report.lines, cut
+
+
 def test_oversized_lines_are_cut_but_keep_their_true_length(tmp_path):
     path = tmp_path / "long"
     path.write_bytes(b"a" * 10 + b"\n" + b"b" * 5000 + b"\nc")
@@ -76,3 +168,63 @@ def test_prefetching_reader_gives_the_same_batches_and_raises_reader_errors(tmp_
     assert ahead.equals(plain) and ahead.num_rows == 200_000
     with pytest.raises(FileNotFoundError):
         line_reader(tmp_path / "missing", prefetch=2).read_all()
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_an_overlong_line_is_kept_short_while_its_end_is_searched(tmp_path, packed):
+    """Lines spanning many read blocks, one ending exactly at a block boundary, one at the end."""
+    block = 1 << 20
+    data = (
+        b"a" * 10
+        + b"\n"
+        + b"b" * (2 * block - 12)  # its newline is the first byte of the third read block
+        + b"\nshort\n"
+        + b"c" * (3 * block + 5)
+        + b"\n\nd" * 3
+        + b"e" * (block + 3)  # no final newline
+    )
+    path = tmp_path / "long"
+    path.write_bytes(gzip.compress(data, 1) if packed else data)
+    batches = iter_line_batches(path, max_line_bytes=1000, chunk_bytes=1 << 16)
+    rows = [r for b in batches for r in b.to_pylist()]
+    assert [(r["text"][:1], len(r["text"]), r["line_bytes"]) for r in rows] == [
+        ("a", 10, 11),
+        ("b", 1000, 2 * block - 11),
+        ("s", 5, 6),
+        ("c", 1000, 3 * block + 6),
+        ("", 0, 1),
+        ("d", 1, 2),
+        ("", 0, 1),
+        ("d", 1, 2),
+        ("", 0, 1),
+        ("d", 1000, block + 4),
+    ]
+    assert file_facts(path).lines == len(rows) == _count(data)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_pipe_is_read_without_seeking_back(tmp_path, packed):
+    """Compression is sniffed from the first bytes without a seek, so a FIFO reads like a file
+    (reopening it to sniff would lose those bytes or wait forever for a writer)."""
+    import os
+    import threading
+
+    data = b"".join(_known(5_000))
+    path = tmp_path / "fifo"
+
+    def feed() -> None:
+        try:
+            with open(path, "wb") as f:
+                f.write(gzip.compress(data) if packed else data)
+        except BrokenPipeError:
+            pass
+
+    for count in (lambda: sum(b.num_rows for b in iter_line_batches(path)), lambda: file_facts(path).lines):
+        os.mkfifo(path)
+        counted: list[int] = []
+        threading.Thread(target=feed, daemon=True).start()
+        reader = threading.Thread(target=lambda c=count, out=counted: out.append(c()), daemon=True)
+        reader.start()
+        reader.join(timeout=30)
+        assert counted == [5_000]
+        path.unlink()

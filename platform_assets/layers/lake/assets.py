@@ -1,9 +1,11 @@
 """Lake layer: each landed file parsed into date-partitioned Parquet events plus a quarantine."""
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.engines.base import IngestResult
 from platform_assets.engines.dialect import duckdb_prelude, spark_prelude
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.raw.assets import LOG_FILES
@@ -96,19 +98,53 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, stora
         },
         data_version=version,
     )
+    yield _lines_reconcile(key, path, raw_lines, raw_sha256, result)
+
+
+def _lines_reconcile(
+    key: str, path: Path, raw_lines: int, raw_sha256: str, result: IngestResult
+) -> dg.AssetCheckResult:
+    """Lines counted in the raw file = lines read = events + quarantined lines.
+
+    On a mismatch the file is hashed again: if it is no longer the file that was counted (it grew,
+    shrank or was replaced after the raw count), that is the cause to report, not lost lines.
+    """
     accounted = result.events + result.quarantined
-    yield dg.AssetCheckResult(
+    passed = accounted == raw_lines and result.lines == raw_lines
+    changed = False
+    if not passed:
+        try:
+            changed = file_facts(path).sha256 != raw_sha256
+        except OSError:  # gone or unreadable since: it changed as well
+            changed = True
+    if passed:
+        description = None
+    elif changed:
+        description = (
+            f"file changed since it was counted: {raw_lines} lines counted, {result.lines} read; "
+            "land new content under a new name"
+        )
+    elif accounted < raw_lines:
+        description = f"{raw_lines - accounted} lines of {key} are neither events nor quarantined"
+    elif accounted > raw_lines:
+        description = (
+            f"{accounted - raw_lines} more events and quarantined lines than the {raw_lines} lines "
+            f"counted in {key}: some lines were counted twice"
+        )
+    else:
+        description = f"the reader read {result.lines} lines of {key}, {raw_lines} were counted"
+    return dg.AssetCheckResult(
         asset_key=EVENTS,
         check_name=LINES_RECONCILE,
-        passed=accounted == raw_lines and result.lines == raw_lines,
+        passed=passed,
         metadata={
             "raw_lines": raw_lines,
             "lines_read": result.lines,
             "events": result.events,
             "quarantined": result.quarantined,
-            "unaccounted": raw_lines - accounted,
+            "unaccounted": max(0, raw_lines - accounted),
+            "extra": max(0, accounted - raw_lines),
+            "file_changed": changed,
         },
-        description=None
-        if accounted == raw_lines
-        else f"{raw_lines - accounted} lines of {key} are neither events nor quarantined",
+        description=description,
     )
