@@ -177,15 +177,29 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 def _cmd_register_files(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from platform_assets.layers.raw.sensors import file_key_problem
     from platform_assets.lib.layout import DataLayout
     from platform_assets.partitions import log_files
     from platform_assets.settings import load_settings
 
     layout = DataLayout(load_settings().data_dir)
-    keys = args.keys or layout.landed_keys()
-    for key in keys:
+    keys = args.keys
+    if not keys:
+        # every landed file, except names the sensor would skip too (one bad name must not stop
+        # the others: a non-UTF-8 name cannot even be stored in the instance)
+        keys = []
+        for key in layout.landed_keys():
+            problem = file_key_problem(key)
+            if problem:
+                print(f"skipped {key!r}: {problem}", file=sys.stderr)
+            else:
+                keys.append(key)
+    for key in args.keys:
         try:
             layout.landed_path(key)
+            problem = file_key_problem(key)
+            if problem:
+                raise ValueError(problem)
         except (ValueError, FileNotFoundError) as error:  # UnsafePathError is a ValueError
             print(f"refused {key!r}: {error}", file=sys.stderr)
             return 1
@@ -204,7 +218,9 @@ def _add_register_files(commands: argparse._SubParsersAction) -> None:
             "Add landed files (default: every file under PLATFORM_DATA_DIR/landing) as partitions of "
             "the log_files dynamic partitioning in the Dagster instance at DAGSTER_HOME, and print "
             "their keys one per line, so `dagster asset materialize --partition KEY` can ingest them "
-            "without the sensor. Keys already registered are kept; unsafe keys are refused."
+            "without the sensor. Keys already registered are kept; unsafe keys are refused. Landed "
+            "files whose names the sensor skips too (not UTF-8, '...', control characters) are left "
+            "out with one line each on stderr."
         ),
     )
     p.add_argument("keys", nargs="*", metavar="KEY", help="paths relative to the landing folder")

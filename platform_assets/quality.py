@@ -10,6 +10,7 @@
 - Helpers turn offending rows into metadata: how many, and a small markdown sample.
 """
 
+import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -153,7 +154,8 @@ def _cell(value: object) -> str:
         missing = False
     if missing:
         return "NULL"
-    text = str(value).replace("|", "\\|").replace("\n", " ")
+    # cells carry user data (raw lines, paths, agents): HTML in them is shown, never run
+    text = html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
 
 

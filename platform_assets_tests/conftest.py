@@ -19,7 +19,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 # Dagster in-process (materializes, evaluates a sensor, builds definitions) is `integration`,
 # everything else is `unit` (pure: the lane to run before every commit, `pytest -m unit`).
 _DAGSTER_FIXTURES = {"defs", "built_platform", "platform_copy", "instance"}
-_RUNS_DAGSTER = re.compile(r"instance_for_test|materialize\(|build_sensor_context|build_definitions|DagsterInstance")
+_RUNS_DAGSTER = re.compile(
+    r"instance_for_test|materialize\(|build_sensor_context|build_definitions|DagsterInstance"
+)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -33,6 +35,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             module_runs_dagster[path] = bool(_RUNS_DAGSTER.search(Path(path).read_text()))
         dagster = module_runs_dagster[path] or bool(_DAGSTER_FIXTURES & set(item.fixturenames))
         item.add_marker(pytest.mark.integration if dagster else pytest.mark.unit)
+
 
 # A real server log (provenance and counted facts in fixtures/README.md).
 REAL_APACHE_LOG = Path(__file__).resolve().parent / "fixtures" / "apache_combined_elastic_2015.log"

@@ -30,11 +30,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def graphql(port: int, query: str, attempts: int = 3) -> dict:
+def graphql(port: int, query: str, attempts: int = 3, variables: Mapping | None = None) -> dict:
     """POST a query; a server error (HTTP 5xx) is retried, then raised with the server's answer."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": query, "variables": dict(variables or {})}).encode(),
         headers={"Content-Type": "application/json"},
     )
     attempt = 1
@@ -52,6 +52,43 @@ def graphql(port: int, query: str, attempts: int = 3) -> dict:
 
 class GraphQLError(RuntimeError):
     """The webserver answered a GraphQL request with an HTTP error."""
+
+
+LAUNCH_MUTATION = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
+RUN_QUERY = """query($runId: ID!) { runOrError(runId: $runId) { __typename
+  ... on Run { runId status stepStats { stepKey status startTime endTime } } } }"""
+RUN_LOGS_QUERY = """query($runId: ID!) { logsForRun(runId: $runId, limit: 1000) { __typename
+  ... on EventConnection { events { __typename ... on MessageEvent { message stepKey } } } } }"""
+
+
+def launch_job(port: int, job: str, tags: Mapping[str, str], location: str = "platform_assets") -> str:
+    """Launch a run of ``job`` (through the run queue, as the UI's Launch button does); its run id."""
+    params = {
+        "selector": {
+            "repositoryLocationName": location,
+            "repositoryName": "__repository__",
+            "pipelineName": job,
+        },
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+    }
+    answer = graphql(port, LAUNCH_MUTATION, variables={"params": params})["data"]["launchPipelineExecution"]
+    assert answer["__typename"] == "LaunchRunSuccess", answer
+    return answer["run"]["runId"]
+
+
+def run_info(port: int, run_id: str) -> dict:
+    """``{"runId", "status", "stepStats": [{"stepKey", "status", "startTime", "endTime"}]}``."""
+    answer = graphql(port, RUN_QUERY, variables={"runId": run_id})["data"]["runOrError"]
+    assert answer["__typename"] == "Run", answer
+    return answer
+
+
+def run_messages(port: int, run_id: str) -> list[str]:
+    """The messages of a run's event log, oldest first."""
+    answer = graphql(port, RUN_LOGS_QUERY, variables={"runId": run_id})["data"]["logsForRun"]
+    return [e.get("message") or "" for e in answer.get("events", [])]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """``platform-assets register-files``: landed files become log_files partitions; unsafe keys do not."""
 
+import os
+
 import dagster as dg
 
 from platform_assets.cli import main
@@ -33,3 +35,15 @@ def test_a_key_outside_the_landing_folder_is_refused(monkeypatch, tmp_path, caps
     assert "refused" in capsys.readouterr().err
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_dynamic_partitions("log_files") == []
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_others_registered(monkeypatch, tmp_path, capsys):
+    home = _env(monkeypatch, tmp_path)
+    landing = tmp_path / "data" / "landing"
+    (landing / os.fsdecode(b"bad-\xff.log")).write_text("x\n")  # the byte 0xff: not UTF-8
+    assert main(["register-files"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["b.jsonl", "web one/a b.log"]
+    assert captured.err.splitlines() == ["skipped 'bad-\\udcff.log': file name is not valid UTF-8"]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert sorted(instance.get_dynamic_partitions("log_files")) == ["b.jsonl", "web one/a b.log"]

@@ -1,6 +1,7 @@
 """Snapshot of the resolved asset graph: a lineage change must change this file too."""
 
 import dagster as dg
+from dagster._core.definitions.dependency import NodeHandle
 
 from platform_assets.definitions import build_definitions
 from platform_assets.settings import PlatformSettings
@@ -128,3 +129,21 @@ def test_definitions_load_from_the_environment(monkeypatch, tmp_path):
     assert resources["engine"].duckdb.data_dir == str((tmp_path / "d").resolve())
     assert resources["engine"].spark.data_dir == str((tmp_path / "d").resolve())
     assert resources["storage"].data_dir == str((tmp_path / "d").resolve())
+
+
+def test_steps_that_fail_transiently_carry_the_platform_retry_policy(tmp_path):
+    """Warehouse writers (lock, disk) and Spark-capable layers retry; the rest fail at once."""
+    from platform_assets.layers.sql_assets import TRANSIENT_RETRY_POLICY
+
+    defs = build_definitions(PlatformSettings(data_dir=tmp_path))
+    policies = {a.op.name: a.op.retry_policy for a in defs.assets}
+    retried = {"warehouse_tables", "features_tables", "predictions__session_predictions"}
+    assert {name for name, policy in policies.items() if policy} == retried
+    assert all(policies[name] == TRANSIENT_RETRY_POLICY for name in retried)
+    assert TRANSIENT_RETRY_POLICY.backoff == dg.Backoff.EXPONENTIAL
+    assert TRANSIENT_RETRY_POLICY.max_retries == 2
+    # the job a sensor launches and the CLI's implicit job both see it
+    build_day = defs.resolve_job_def("build_day")
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    for job, op in ((build_day, "warehouse_tables"), (implicit, "features_tables")):
+        assert job.get_retry_policy_for_handle(NodeHandle(op, None)) == TRANSIENT_RETRY_POLICY

@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -33,7 +33,8 @@ from platform_assets.engines.base import (
 )
 from platform_assets.engines.dialect import duckdb_prelude
 from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink, WriteQueue
-from platform_assets.lib.atomic import publish, staging_dir
+from platform_assets.lib.atomic import staging_dir
+from platform_assets.lib.lake_catalog import publish_ingest, storage_errors
 from platform_assets.lib.layout import DataLayout, sql_string
 from platform_assets.lib.line_reader import LINE_SCHEMA, ReadReport, line_reader
 from platform_assets.sql import SqlDefinition, load
@@ -145,13 +146,15 @@ class DuckDBEngine(dg.ConfigurableResource):
     def _parse_into(
         self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, source_file: str
     ) -> None:
-        """Parse a stream of raw lines into the temp table ``parsed_lines`` (one scan)."""
+        """Parse a stream of raw lines into the temp table ``parsed_lines`` (one scan), and the
+        view ``checked_lines`` (the file rules) over it."""
         con.register("raw_stream", reader)
         con.execute(
             "CREATE OR REPLACE TEMP VIEW raw_lines AS "
             f"SELECT {sql_string(source_file)} AS source_file, * FROM raw_stream"
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE parsed_lines AS {load('lake/parse_lines').sql}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW checked_lines AS {load('lake/checked_lines').sql}")
         con.unregister("raw_stream")
 
     def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
@@ -159,18 +162,23 @@ class DuckDBEngine(dg.ConfigurableResource):
 
         One streaming pass: DuckDB parses the lines (``lake/parse_lines``) and hands Arrow batches
         back; rejected lines go to the quarantine file, events that carry a session go straight
-        to one Parquet writer per day, and the rest (access logs) are staged and sessionised by
-        ``lake/events`` afterwards. Memory stays bounded by the batches, whatever the file size.
+        to one Parquet writer per day, and the rest (access logs) are staged, checked by the rules
+        that need the whole file (``lake/checked_lines``: more quarantined lines) and sessionised
+        by ``lake/events`` afterwards. Memory stays bounded by the batches, whatever the file size.
 
-        The file's events land in ``lake/events/date=D/<fid>__<n>.parquet`` for every day D it
-        holds; each fragment replaces the previous ingestion of the same file with one rename, and
-        fragments of days the file no longer yields are removed, so re-ingesting never duplicates.
+        The file's events land in ``lake/events/date=D/<fid>__<gen>.parquet`` for every day D it
+        holds, its quarantine in ``lake/quarantine/<fid>__<gen>.parquet``, and one catalog commit
+        makes them current together, replacing the previous ingestion of the same file
+        (:func:`~platform_assets.lib.lake_catalog.publish_ingest`): readers see all of them or none,
+        and re-ingesting never duplicates. A full disk fails with
+        :class:`~platform_assets.lib.lake_catalog.LakeStorageError` naming the data directory.
         """
         layout = self.layout.ensure()
         report = ReadReport()
         events_sql = load("lake/events").sql
         event_columns = list(load("lake/events").columns)
         with (
+            storage_errors(layout.root),
             closing(self.connect()) as con,
             staging_dir(layout.tmp, "ingest") as stage,
             closing(WriteQueue()) as writes,
@@ -199,7 +207,6 @@ class DuckDBEngine(dg.ConfigurableResource):
                 declared, undeclared = _split(good, good.column("declared_session_id"))
                 events.write(_declared_events(declared, event_schema))
                 unsessioned.write(undeclared)
-            quarantine.close()
             unsessioned.close()
             con.unregister("raw_stream")
             if unsessioned.rows:
@@ -207,20 +214,30 @@ class DuckDBEngine(dg.ConfigurableResource):
                     "CREATE OR REPLACE TEMP VIEW parsed_lines AS "
                     f"SELECT * FROM read_parquet({sql_string(str(stage / 'unsessioned.parquet'))})"
                 )
+                # the rules that need the whole file: every accepted access-log line is staged here
+                con.execute(f"CREATE OR REPLACE TEMP VIEW checked_lines AS {load('lake/checked_lines').sql}")
+                for batch in con.sql(load("lake/quarantine").sql).to_arrow_reader(_BATCH_ROWS):
+                    quarantine.write(batch.cast(_QUARANTINE_SCHEMA))
+                    reasons.update(batch.column("reason").to_pylist())
                 for batch in con.sql(events_sql).to_arrow_reader(_BATCH_ROWS):
                     events.write(batch.cast(event_schema))
+            quarantine.close()
             staged_days = events.close()
 
-            published: list[Path] = []
-            for day, fragment in sorted(staged_days.items()):
-                dest = layout.day_dir(day) / f"{fid}__0.parquet"
-                publish(fragment, dest)
-                published.append(dest)
-            for stale in set(layout.fragments_of(fid)) - set(published):
-                stale.unlink(missing_ok=True)
-            publish(stage / "quarantine.parquet", layout.quarantine_file(fid))
+            stream_marker = 1 if report.stream_error else 0
+            published = publish_ingest(
+                layout.catalog,
+                fid=fid,
+                source_file=source_file,
+                landed=Path(path),
+                owner=stage,
+                staged_days=staged_days,
+                rows_by_day=events.rows_by_value,
+                staged_quarantine=stage / "quarantine.parquet",
+                lines=report.lines,
+                quarantined=sum(reasons.values()) - stream_marker,
+            )
 
-        stream_marker = 1 if report.stream_error else 0
         return IngestResult(
             lines=report.lines,
             events_by_day=dict(sorted(events.rows_by_value.items())),
@@ -241,8 +258,8 @@ class DuckDBEngine(dg.ConfigurableResource):
         if isinstance(view, LakeDays):
             if view.table != "events":
                 raise ValueError(f"unknown lake table {view.table!r}")
-            days = [view.first + dt.timedelta(days=i) for i in range((view.last - view.first).days + 1)]
-            files = [str(p) for day in days for p in self.layout.day_fragments(day)]
+            # the catalog's current files only: never a half-published or withheld file
+            files = [str(p) for p in self.layout.days_fragments(view.first, view.last)]
             if not files:
                 self._create_empty_events_view(con, name)
                 return
@@ -283,37 +300,67 @@ class DuckDBEngine(dg.ConfigurableResource):
         return next(iter(self.write_partitions([PartitionWrite(definition, views, partition)])))
 
     def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
-        """Replace each given partition, one transaction each, over one warehouse connection.
+        """Replace every given partition in ONE warehouse transaction, in the order given.
 
-        Each query runs over its views; its rows must all belong to its partition (checked). If
-        the query's columns no longer match the table's (the SQL changed), the table is rebuilt
-        from this partition on; other partitions then need re-materializing. Results are yielded
-        as each partition commits, so a caller can report progress; one connection serves them
-        all (opening the file and defining the macros is paid once, not per table and day).
+        Each query runs over its views, which see the writes before it (a table of the layer
+        reads the one before it, a day of a backfill the days before it); its rows must all
+        belong to its partition (checked). If the query's columns no longer match the table's
+        (the SQL changed), the table is rebuilt from this partition on; other partitions then need
+        re-materializing. Nothing is visible until all of them commit: a failure or a killed
+        process leaves every table as it was (readers never see some tables of a step new and
+        others old). The results are yielded after the commit.
+        """
+        with self.transaction() as warehouse:
+            written = [warehouse.replace_partition(write) for write in writes]
+        yield from written
+
+    @contextmanager
+    def transaction(self) -> Iterator[WarehouseTransaction]:
+        """One read-write connection to the warehouse file inside one transaction.
+
+        Committed when the block ends; rolled back when it raises. If the commit itself fails
+        (disk full, I/O error), DuckDB has already aborted the transaction: that error, which
+        names the file, is what surfaces, not the failed ROLLBACK after it.
         """
         self.layout.ensure()
         with closing(self.connect(str(self.layout.warehouse_db))) as con:
-            for write in writes:
-                yield self._replace_partition(con, write.definition, write.views, write.partition)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield WarehouseTransaction(self, con)
+                con.execute("COMMIT")
+            except BaseException as error:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error as rollback_error:  # the commit failed: nothing left to roll back
+                    error.add_note(f"warehouse {self.layout.warehouse_db}: rollback: {rollback_error}")
+                raise
 
-    def _replace_partition(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        definition: SqlDefinition,
-        views: dict[str, View],
-        partition: dt.date,
-    ) -> TableWrite:
+    def _replace_partition(self, con: duckdb.DuckDBPyConnection, write: PartitionWrite) -> TableWrite:
+        """Run ``write``'s SQL over its views and replace its partition (inside the caller's transaction)."""
         input_rows = {}
-        for view_name, view in views.items():
+        for view_name, view in write.views.items():
             self._create_view(con, view_name, view)
             input_rows[view_name] = con.execute(f"SELECT count(*) FROM {view_name}").fetchone()[0]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {definition.sql}")
-        return self._commit_result(con, definition, partition, input_rows)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {write.definition.sql}")
+        return self._commit_result(con, write.definition, write.partition, input_rows)
 
     def load_partition(
         self, definition: SqlDefinition, rows: pa.Table, partition: dt.date, input_rows: dict[str, int]
     ) -> TableWrite:
-        """Replace one partition with rows another engine computed (as a DuckDB write would).
+        """Replace one partition with rows another engine computed, in a transaction of its own
+        (see :meth:`WarehouseTransaction.load_partition` to join a larger one)."""
+        with self.transaction() as warehouse:
+            return warehouse.load_partition(definition, rows, partition, input_rows)
+
+    def _load_rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        definition: SqlDefinition,
+        rows: pa.Table,
+        partition: dt.date,
+        input_rows: dict[str, int],
+    ) -> TableWrite:
+        """Replace one partition with computed rows (inside the caller's transaction).
 
         Timestamps with a time zone (Spark's ``TIMESTAMP``) are stored as naive UTC, the
         warehouse's convention, so the table's types do not depend on the engine.
@@ -322,13 +369,10 @@ class DuckDBEngine(dg.ConfigurableResource):
             pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) else f
             for f in rows.schema
         ]
-        rows = rows.cast(pa.schema(naive))
-        self.layout.ensure()
-        with closing(self.connect(str(self.layout.warehouse_db))) as con:
-            con.register("_computed", rows)
-            con.execute("CREATE OR REPLACE TEMP TABLE _result AS SELECT * FROM _computed")
-            con.unregister("_computed")
-            return self._commit_result(con, definition, partition, input_rows)
+        con.register("_computed", rows.cast(pa.schema(naive)))
+        con.execute("CREATE OR REPLACE TEMP TABLE _result AS SELECT * FROM _computed")
+        con.unregister("_computed")
+        return self._commit_result(con, definition, partition, input_rows)
 
     def _commit_result(
         self,
@@ -337,7 +381,10 @@ class DuckDBEngine(dg.ConfigurableResource):
         partition: dt.date,
         input_rows: dict[str, int],
     ) -> TableWrite:
-        """Replace the partition of ``definition``'s table with the temp table ``_result``."""
+        """Replace the partition of ``definition``'s table with the temp table ``_result``.
+
+        Runs inside the caller's open transaction (:meth:`transaction`): nothing here commits.
+        """
         table = _identifier(definition.name)
         column = _identifier(definition.partition_column or "")
         foreign = con.execute(
@@ -349,29 +396,23 @@ class DuckDBEngine(dg.ConfigurableResource):
                 f"(column {column}); the SQL must only produce rows of its own partition"
             )
         columns = [Column(n, t) for n, t, *_ in con.execute("DESCRIBE _result").fetchall()]
-        con.execute("BEGIN TRANSACTION")
-        try:
-            replaced = 0
-            if self._table_exists(con, table):
-                existing = [Column(n, t) for n, t, *_ in con.execute(f"DESCRIBE main.{table}").fetchall()]
-                if existing != columns:
-                    con.execute(f"DROP TABLE main.{table}")
-            if self._table_exists(con, table):
-                deleted = con.execute(f"DELETE FROM main.{table} WHERE {column} = ?", [partition])
-                replaced = deleted.fetchone()[0]
-                con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
-            else:
-                con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
-            # rows and an order-independent hash of their content: the partition's data version
-            written = con.execute(
-                f"SELECT count(*), coalesce(sum(hash(r)), 0) FROM main.{table} AS r WHERE {column} = ?",
-                [partition],
-            )
-            rows, content_hash = written.fetchone()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        replaced = 0
+        if self._table_exists(con, table):
+            existing = [Column(n, t) for n, t, *_ in con.execute(f"DESCRIBE main.{table}").fetchall()]
+            if existing != columns:
+                con.execute(f"DROP TABLE main.{table}")
+        if self._table_exists(con, table):
+            deleted = con.execute(f"DELETE FROM main.{table} WHERE {column} = ?", [partition])
+            replaced = deleted.fetchone()[0]
+            con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
+        else:
+            con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
+        # rows and an order-independent hash of their content: the partition's data version
+        written = con.execute(
+            f"SELECT count(*), coalesce(sum(hash(r)), 0) FROM main.{table} AS r WHERE {column} = ?",
+            [partition],
+        )
+        rows, content_hash = written.fetchone()
         con.execute("DROP TABLE _result")
         return TableWrite(
             table=table,
@@ -405,3 +446,30 @@ class DuckDBEngine(dg.ConfigurableResource):
             return False
         with closing(self.connect(str(self.layout.warehouse_db), read_only=True)) as con:
             return self._table_exists(con, _identifier(table))
+
+
+class WarehouseTransaction:
+    """An open warehouse transaction (:meth:`DuckDBEngine.transaction`): partition writes, and
+    reads that see them. Another engine (Spark) reads warehouse history and loads its results
+    through one, so its step commits all at once too."""
+
+    def __init__(self, engine: DuckDBEngine, con: duckdb.DuckDBPyConnection) -> None:
+        self.engine, self.con = engine, con
+
+    def replace_partition(self, write: PartitionWrite) -> TableWrite:
+        """Run the write's SQL in DuckDB and replace its partition."""
+        return self.engine._replace_partition(self.con, write)
+
+    def load_partition(
+        self, definition: SqlDefinition, rows: pa.Table, partition: dt.date, input_rows: dict[str, int]
+    ) -> TableWrite:
+        """Replace one partition with rows another engine computed (as a DuckDB write would)."""
+        return self.engine._load_rows(self.con, definition, rows, partition, input_rows)
+
+    def rows(self, view: WarehouseRows) -> pa.Table:
+        """The rows a warehouse view shows, this transaction's writes included, as Arrow."""
+        self.engine._create_view(self.con, "_rows", view)
+        return self.con.sql("SELECT * FROM _rows").to_arrow_table()
+
+    def empty_lake_events(self) -> pa.Table:
+        return self.engine.empty_lake_events()

@@ -111,8 +111,8 @@ class PlatformEngine(dg.ConfigurableResource):
 
 
 def _lake_bytes(layout: DataLayout, view: View) -> int:
-    """Bytes of lake Parquet a view reads (0 for warehouse rows): what ``auto`` weighs."""
+    """Bytes of lake Parquet a view reads (0 for warehouse rows): what ``auto`` weighs. The
+    catalog's current files, the ones the view reads (not leftovers of unfinished ingests)."""
     if not isinstance(view, LakeDays):
         return 0
-    days = (view.first + dt.timedelta(days=i) for i in range((view.last - view.first).days + 1))
-    return sum(p.stat().st_size for day in days for p in layout.day_fragments(day))
+    return sum(p.stat().st_size for p in layout.days_fragments(view.first, view.last))

@@ -12,7 +12,6 @@ transaction, so every table is read the same way whichever engine built it.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -39,7 +38,7 @@ from platform_assets.lib.layout import DataLayout
 if TYPE_CHECKING:  # pyspark is the optional [spark] extra; imported when a session starts
     from pyspark.sql import DataFrame, SparkSession
 
-    from platform_assets.engines.duckdb import DuckDBEngine
+    from platform_assets.engines.duckdb import DuckDBEngine, WarehouseTransaction
 
 _MASTER = re.compile(
     r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
@@ -213,15 +212,21 @@ class SparkEngine(dg.ConfigurableResource):
         return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
 
     def lake_days(self, spark: SparkSession, view: LakeDays) -> DataFrame | None:
-        """The lake table's rows for the view's days, or None when no day has data."""
+        """The lake table's rows for the view's days, or None when no day has data; the files
+        are those the lake catalog (under the local ``data_dir`` lake) names as current."""
         if view.table != "events":
             raise ValueError(f"unknown lake table {view.table!r}")
-        days = [view.first + dt.timedelta(days=i) for i in range((view.last - view.first).days + 1)]
-        folders = [f"{self.lake_root()}/events/date={day.isoformat()}" for day in days]
-        present = [f for f in folders if self._exists(spark, f)]
-        if not present:
+        # The catalog's current files, by name (never a folder listing, which would also pick up
+        # a file half-published or withheld); relative to the lake, so under ``lake_uri`` too.
+        lake = self.layout.lake
+        root = self.lake_root()
+        files = [
+            f"{root}/{p.relative_to(lake).as_posix()}"
+            for p in self.layout.days_fragments(view.first, view.last)
+        ]
+        if not files:
             return None
-        return spark.read.option("mergeSchema", "false").parquet(*present)
+        return spark.read.option("mergeSchema", "false").parquet(*files)
 
     # -- warehouse ----------------------------------------------------------------------------
 
@@ -233,20 +238,26 @@ class SparkEngine(dg.ConfigurableResource):
         Lake days are read by Spark from ``lake_uri``; warehouse rows a query reads (history)
         come from the warehouse as Arrow. The partition's result returns to the driver as Arrow
         (a day of a mart: aggregated, at most one row per session) and ``warehouse`` loads it in
-        one transaction, with the same partition check and content fingerprint as a DuckDB
-        write. Nothing but the lake has to be shared storage on a cluster.
+        one transaction for all the writes (history reads see the days written before them),
+        with the same partition check and content fingerprint as a DuckDB write. Nothing but the
+        lake has to be shared storage on a cluster.
         """
         spark = self.session()
-        for write in writes:
-            input_rows = {}
-            for view_name, view in write.views.items():
-                frame = self._view_frame(spark, view, warehouse)
-                frame.createOrReplaceTempView(view_name)
-                input_rows[view_name] = frame.count()
-            result = spark.sql(write.definition.sql).toArrow()
-            yield warehouse.load_partition(write.definition, result, write.partition, input_rows)
+        with warehouse.transaction() as transaction:
+            written = []
+            for write in writes:
+                input_rows = {}
+                for view_name, view in write.views.items():
+                    frame = self._view_frame(spark, view, transaction)
+                    frame.createOrReplaceTempView(view_name)
+                    input_rows[view_name] = frame.count()
+                result = spark.sql(write.definition.sql).toArrow()
+                written.append(
+                    transaction.load_partition(write.definition, result, write.partition, input_rows)
+                )
+        yield from written
 
-    def _view_frame(self, spark: SparkSession, view: View, warehouse: DuckDBEngine) -> DataFrame:
+    def _view_frame(self, spark: SparkSession, view: View, warehouse: WarehouseTransaction) -> DataFrame:
         if isinstance(view, LakeDays):
             frame = self.lake_days(spark, view)
             # no day has data: the lake schema with no rows, as DuckDB's empty view has

@@ -13,15 +13,16 @@
   trailing ``\\r`` removed, ``line_bytes`` counting the ``\\n``, ``text`` NULL and ``undecodable``
   the ``\\xNN``-escaped bytes (Python's ``backslashreplace``, rebuilt in SQL from the line's hex)
   when the line is not UTF-8.
-* ``lake/parse_lines``, ``lake/events`` and ``lake/quarantine`` run unchanged. They are written
-  for standard SQL string literals (a backslash is a character, as in DuckDB), so they run in a
-  child session (:meth:`SparkSession.newSession`: same SparkContext, own SQL settings, temp views
-  and functions) with ``spark.sql.parser.escapedStringLiterals`` on; the engine's own session is
-  left as it was.
+* ``lake/parse_lines``, ``lake/checked_lines``, ``lake/events`` and ``lake/quarantine`` run
+  unchanged. They are written for standard SQL string literals (a backslash is a character, as
+  in DuckDB), so they run in a child session (:meth:`SparkSession.newSession`: same
+  SparkContext, own SQL settings, temp views and functions) with
+  ``spark.sql.parser.escapedStringLiterals`` on; the engine's own session is left as it was.
 * Each day's events are written as one Parquet file (a shuffle puts a day in one task) to a
-  staging folder under ``tmp/`` and moved into ``lake/events/date=D/<fid>__0.parquet`` with an
-  atomic rename; fragments of days the file no longer yields are removed; the quarantine file
-  likewise. Column names, order and types are those of the ``types:`` header of
+  staging folder under ``tmp/`` and published with the quarantine file as one unit, exactly as
+  DuckDB's ingest does (:func:`platform_assets.lib.lake_catalog.publish_ingest`: one catalog
+  commit makes the new generation current; days the file no longer yields go). Column names,
+  order and types are those of the ``types:`` header of
   ``sql/lake/events.sql`` (``ts`` as TIMESTAMP_NTZ, which DuckDB reads as TIMESTAMP).
 * A gzip file Spark cannot read to its end (truncated or corrupt) makes the read fail; the file is
   then ingested by :class:`DuckDBEngine`, whose reader keeps every line decoded before the fault
@@ -38,12 +39,12 @@ and Jackson does not (trailing commas, ``NaN``) is rejected as invalid JSON; wit
 DuckDB keeps the first value (from_json on Spark is not checked here; it is expected to keep the
 last); ISO timestamps without seconds or with hour 24 are NULL on Spark, ``... Z`` with a space
 before the zone is accepted on Spark; a CLF time with a one-digit day, a ``+00:00`` zone or a
-trailing space is NULL on Spark; ``TRY_CAST`` of '200.5', '2e2', '1_000' or '0x10' to an integer
-is NULL on Spark where DuckDB rounds or reads them, and '12.5d' or '0x1p3' to a double is a number
-on Spark and NULL on DuckDB. Spark 4 logs that ``spark.sql.parser.escapedStringLiterals`` is
-deprecated (raw ``r'...'`` literals are its suggestion, which DuckDB does not read); the setting
-still works in 4.x. For gzip files, ``line_bytes`` of the last line assumes a final ``\\n`` unless
-that decides the 1 MiB limit (then the file is read to check).
+trailing space is NULL on Spark (status, bytes and latency are judged on their text before any
+cast, so the engines' different casts of '200.5', '2e2' or '12.5d' change nothing). Spark 4
+logs that ``spark.sql.parser.escapedStringLiterals`` is deprecated (raw ``r'...'`` literals are
+its suggestion, which DuckDB does not read); the setting still works in 4.x. For gzip files,
+``line_bytes`` of the last line assumes a final ``\\n`` unless that decides the 1 MiB limit (then
+the file is read to check).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ import pyarrow.parquet as pq
 
 from platform_assets.engines.base import Column, IngestResult
 from platform_assets.engines.dialect import spark_prelude
-from platform_assets.lib.atomic import publish, staging_dir
+from platform_assets.lib.atomic import staging_dir
+from platform_assets.lib.lake_catalog import publish_ingest
 from platform_assets.lib.line_reader import is_gzip
 from platform_assets.sql import load
 
@@ -265,6 +267,7 @@ def ingest_with_spark(
             _raw_lines(session, lines, source_file, blocks, last_extra).createOrReplaceTempView("raw_lines")
             parsed = session.sql(load("lake/parse_lines").sql).persist(StorageLevel.MEMORY_AND_DISK)
             parsed.createOrReplaceTempView("parsed_lines")
+            session.sql(load("lake/checked_lines").sql).createOrReplaceTempView("checked_lines")
 
             events = _typed(session.sql(events_definition.sql), event_types)
             (
@@ -279,7 +282,7 @@ def ingest_with_spark(
         finally:
             if parsed is not None:
                 parsed.unpersist()
-            for view in ("raw_lines", "parsed_lines"):
+            for view in ("raw_lines", "parsed_lines", "checked_lines"):
                 session.catalog.dropTempView(view)
 
         staged = {
@@ -295,14 +298,18 @@ def ingest_with_spark(
         else:
             event_columns = [Column(name, kind) for name, kind in event_types.items()]
 
-        published: list[Path] = []
-        for day, fragment in staged.items():
-            dest = layout.day_dir(day) / f"{fid}__0.parquet"
-            publish(fragment, dest)
-            published.append(dest)
-        for stale in set(layout.fragments_of(fid)) - set(published):
-            stale.unlink(missing_ok=True)
-        publish(quarantine_file, layout.quarantine_file(fid))
+        published = publish_ingest(
+            layout.catalog,
+            fid=fid,
+            source_file=source_file,
+            landed=source,
+            owner=stage,
+            staged_days=staged,
+            rows_by_day=events_by_day,
+            staged_quarantine=quarantine_file,
+            lines=sum(b["n"] for b in blocks),
+            quarantined=sum(reasons.values()),
+        )
 
     return IngestResult(
         lines=sum(b["n"] for b in blocks),

@@ -12,6 +12,7 @@ import hashlib
 import warnings
 
 import dagster as dg
+import duckdb
 
 from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
 from platform_assets.engines.resource import PlatformEngine
@@ -22,6 +23,14 @@ from platform_assets.sql import SqlDefinition
 
 # Assets that write the warehouse file share one pool: DuckDB allows a single writer per file.
 WAREHOUSE_POOL = "warehouse"
+# Warehouse writers can fail for reasons that pass: DuckDB's file lock still held after the
+# engine's own wait (lock_timeout_seconds), a Spark session that fails to start, a disk briefly
+# full. Their writes are all-or-nothing, so a retry is safe; errors of the data or the SQL are
+# raised with retries refused (``_write``). The lake ingest carries no policy: its blocking check
+# fails the step when lines do not reconcile, which a retry cannot change.
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def _views(definition: SqlDefinition, day: dt.date) -> dict[str, View]:
@@ -101,12 +110,34 @@ def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite
     return dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
+def _transient(error: BaseException) -> bool:
+    """Whether a failed write may succeed when run again: file locks, I/O and disk space, a Spark
+    session or gateway that failed to start. The rest (SQL, data, schema) fails the same way again."""
+    if isinstance(error, (duckdb.IOException, OSError)):
+        return True
+    module = type(error).__module__ or ""
+    return module.startswith("py4j") or "JAVA_GATEWAY" in str(error)
+
+
+def _write(engine: PlatformEngine, planned: list[PartitionWrite]) -> list[TableWrite]:
+    """The engine's writes; an error that would recur is raised with retries refused, so the
+    platform's retry policy (``TRANSIENT_RETRY_POLICY``) only retries what may pass."""
+    try:
+        return list(engine.write_partitions(planned))
+    except Exception as error:
+        if _transient(error):
+            raise
+        raise dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False) from error
+
+
 def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[str]) -> dg.AssetsDefinition:
     """One daily-partitioned multi-asset ``[layer, name]`` per definition, materializing each into
     the warehouse table of the same name.
 
     The layer's tables for a day are built in one step over one engine connection (Dagster's
-    per-step cost is paid once per layer, not per table); any subset can still be selected.
+    per-step cost is paid once per layer, not per table) and committed in one warehouse
+    transaction (readers see the whole layer as it was or as the step left it); any subset can
+    still be selected.
     A backfill over a date range runs as one step that replaces the days in order
     (``BackfillPolicy.single_run``), so history-reading tables see the days before them.
     """
@@ -119,13 +150,17 @@ def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[st
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY_POLICY,
     )
     def _sql_assets(context: dg.AssetExecutionContext, engine: PlatformEngine):
         days = _days(context)
-        for key, d in by_key.items():
-            if key not in context.selected_asset_keys:
-                continue
-            writes = list(engine.write_partitions(PartitionWrite(d, _views(d, day), day) for day in days))
+        selected = [(key, d) for key, d in by_key.items() if key in context.selected_asset_keys]
+        # Every table and day of the step in one call: the engine commits them in one transaction,
+        # so a failure or a kill leaves the layer as it was, never some tables new and others old.
+        planned = [PartitionWrite(d, _views(d, day), day) for _, d in selected for day in days]
+        written = _write(engine, planned)
+        for key, d in selected:
+            writes = [w for p, w in zip(planned, written, strict=True) if p.definition is d]
             rows = sum(w.rows for w in writes)
             ran = ", ".join(sorted({w.engine for w in writes}))
             context.log.info(f"{d.name}: {rows} rows over {len(days)} day(s) by {ran}")

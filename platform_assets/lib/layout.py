@@ -3,8 +3,10 @@
 ::
 
     landing/                     incoming log files (any depth); never written by the platform
-    lake/events/date=YYYY-MM-DD/<file_id>__<n>.parquet     one fragment per landed file and day
-    lake/quarantine/<file_id>.parquet                       rejected lines of one landed file
+    lake/events/date=YYYY-MM-DD/<file_id>__<gen>.parquet   one fragment per landed file and day
+    lake/quarantine/<file_id>__<gen>.parquet                rejected lines of one landed file
+    lake/catalog.sqlite          which generation of each landed file is current (lib/lake_catalog.py):
+                                 readers list the catalog, never the folders
     warehouse/warehouse.duckdb   marts and features, one table each
     models/                      model registry (skops files + registry.json)
     reports/                     drift reports (HTML + JSON)
@@ -21,6 +23,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from platform_assets.lib.lake_catalog import LakeCatalog
 
 # Files that are still being written by the shipper, or are hidden, are never picked up.
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
@@ -156,26 +160,32 @@ class DataLayout:
     def day_dir(self, day: str | dt.date) -> Path:
         return self.events / f"date={validate_day(day).isoformat()}"
 
+    @property
+    def catalog(self) -> LakeCatalog:
+        """The lake catalog: the only list of the lake's current files."""
+        return LakeCatalog(self.lake)
+
     def day_fragments(self, day: str | dt.date) -> list[Path]:
-        """The Parquet fragments that make up one day of lake events (hidden files excluded)."""
-        folder = self.day_dir(day)
-        return sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []
+        """The current Parquet fragments of one day of lake events (files withheld by a failed
+        duplicate check and uncatalogued files of unfinished ingests are not part of it)."""
+        return [f.path for f in self.catalog.fragments([validate_day(day)])]
+
+    def days_fragments(self, first: dt.date, last: dt.date) -> list[Path]:
+        """The current fragments of the days ``first`` to ``last`` (inclusive), in one query."""
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        return [f.path for f in self.catalog.fragments(days)]
 
     def fragments_of(self, fid: str) -> list[Path]:
-        """Every event fragment written for one landed file, across days."""
-        return sorted(self.events.glob(f"date=*/{fid}__*.parquet"))
+        """The current event fragments of one landed file, across days (withheld or not)."""
+        return [f.path for f in self.catalog.fragments(fid=fid, withheld=True)]
 
     def event_days(self) -> list[dt.date]:
-        """The days present in the lake (folders holding at least one fragment)."""
-        days = []
-        for folder in self.events.glob("date=*"):
-            try:
-                day = validate_day(folder.name.removeprefix("date="))
-            except ValueError:
-                continue
-            if self.day_fragments(day):
-                days.append(day)
-        return sorted(days)
+        """The days present in the lake (at least one visible current fragment)."""
+        return self.catalog.days()
 
     def quarantine_file(self, fid: str) -> Path:
+        """The current quarantine file of one landed file (a path that does not exist if none)."""
+        current = self.catalog.current(fid)
+        if current is not None and current.quarantine is not None:
+            return current.quarantine
         return self.quarantine / f"{fid}.parquet"

@@ -3,7 +3,7 @@
 JSON lines carry one event object per line (schema in README.md). Access logs are the Apache/Nginx
 *combined* format, the *common* format (no referrer and agent), and either one followed by extra
 fields that nginx configurations append (the first one, when numeric, is ``$request_time``).
-The parsing itself is SQL (``sql/lake/parse_events.sql``); this module only names the pieces.
+The parsing itself is SQL (``sql/lake/parse_lines.sql``); this module only names the pieces.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ JSON_EVENT_FIELDS: tuple[str, ...] = (
 
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 # host ident user [time] "request" status bytes ["referrer" "agent"] [extra fields...]
+# The group "combined" captures the space before "referrer" "agent": ' ' when the line is in the
+# combined format, '' when it is in the common format (an empty "" referrer cannot tell them apart).
 # A trailing field is a quoted string or a bare token that does not start with a quote, so a
 # quote left open (a truncated line) fails the match instead of being swallowed.
 CLF_PATTERN: str = (
     r"^(\S+) (\S+) (\S+) \[([^\]]+)\] "
     + _QUOTED
     + r" (\d{3}) (\d+|-)"
-    + r"(?: "
+    + r"(?:( )"
     + _QUOTED
     + " "
     + _QUOTED
@@ -49,6 +51,7 @@ CLF_FIELDS: tuple[str, ...] = (
     "request",
     "status",
     "bytes",
+    "combined",
     "referrer",
     "user_agent",
     "trailing",

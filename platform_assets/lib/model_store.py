@@ -12,10 +12,13 @@ Layout under ``root``::
     v0001/card.json           metrics, params, training data, code version, created_at
 
 A version directory is written under a temporary name and renamed into place; the registry is
-rewritten through a temporary file and ``os.replace`` (``lib/atomic.py``), under a lock file, so
-concurrent writers never lose each other's entries. The champion only moves to a version whose
-files match their registered sha256 (:meth:`ModelStore.set_champion`), and every move is appended
-to ``decisions`` with who/why, so a rollback is a move back to an earlier version. No Dagster here.
+rewritten through a temporary file and ``os.replace`` (``lib/atomic.py``), every read-modify-write
+under an exclusive ``flock`` on ``.lock``, so concurrent writers (processes) never lose each other's
+entries. What a killed save leaves (a ``.vNNNN-*`` staging folder, a ``.registry.json.*.tmp``, a
+version folder the registry never took) is removed by the next save that registers. The champion moves to
+a version whose files match their registered sha256 (:meth:`ModelStore.set_champion`), and every
+move is appended to ``decisions`` with who/why, so a rollback is a move back to an earlier version.
+No Dagster here.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from platform_assets.lib.atomic import atomic_write_bytes, staging_dir
+from platform_assets.lib.atomic import atomic_write_bytes, remove_abandoned, staging_dir
 
 if TYPE_CHECKING:  # scikit-learn and skops take seconds to import: only where a model is used
     from pyspark.ml import PipelineModel
@@ -291,6 +294,7 @@ class ModelStore:
             registry = self._registry()
             entries = self._entries()
             version = self._next_version(entries)
+            remove_abandoned(self.root, ".v[0-9]*-*")  # staging folders of killed saves
             created_at = _now()
             with staging_dir(self.root, prefix=version) as staging:
                 model_sha256 = write_model(staging)
@@ -325,6 +329,7 @@ class ModelStore:
             entry.update(json.loads(_json_bytes(summary or {})))
             registry["versions"] = [*entries, entry]
             self._write_registry(registry)
+            self._remove_unregistered(entries, version)
         return self._version(entry)
 
     def set_champion(self, version: str, decision: dict[str, Any]) -> dict[str, Any]:
@@ -421,6 +426,23 @@ class ModelStore:
         on_disk = [p.name for p in self.root.iterdir() if VERSION_PATTERN.fullmatch(p.name)]
         numbers = [int(v[1:]) for v in on_disk + [e["version"] for e in entries]]
         return f"v{max(numbers, default=0) + 1:04d}"
+
+    def _remove_unregistered(self, before: list[dict[str, Any]], version: str) -> list[Path]:
+        """Delete the version folders that killed saves renamed into place but never registered:
+        numbered above every version registered before this save and below ``version``, which is
+        now registered, so their numbers can never be given again. Called under the lock."""
+        newest = max((int(e["version"][1:]) for e in before), default=0)
+        removed = []
+        for path in self.root.iterdir():
+            if (
+                VERSION_PATTERN.fullmatch(path.name)
+                and newest < int(path.name[1:]) < int(version[1:])
+                and path.is_dir()
+                and not path.is_symlink()
+            ):
+                shutil.rmtree(path)
+                removed.append(path)
+        return removed
 
     def _verified_bytes(self, entry: dict[str, Any], name: str, hash_key: str) -> bytes:
         path = self.root / entry["version"] / name

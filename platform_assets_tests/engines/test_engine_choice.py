@@ -3,6 +3,8 @@
 import datetime as dt
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from platform_assets.engines.base import IngestResult, LakeDays, PartitionWrite, TableWrite, WarehouseRows
@@ -94,8 +96,10 @@ def test_ingest_goes_to_the_engine_the_file_size_calls_for(layout, monkeypatch):
 def test_partition_writes_weigh_the_lake_bytes_their_views_read(layout, monkeypatch):
     day_dir = layout.day_dir(DAY.isoformat())
     day_dir.mkdir(parents=True)
-    for name, size in (("a__0.parquet", 600), ("b__0.parquet", 500)):
-        (day_dir / name).write_bytes(b"p" * size)
+    for name, rows in (("a__0.parquet", 600), ("b__0.parquet", 500)):  # adopted by the lake catalog
+        pq.write_table(pa.table({"n": list(range(rows))}), day_dir / name, compression="none")
+    (day_dir / "c__7.parquet").write_bytes(b"p" * 5000)  # not catalogued: not read, not weighed
+    lake_bytes = sum(p.stat().st_size for p in (day_dir / "a__0.parquet", day_dir / "b__0.parquet"))
     chosen = []
 
     def fake(name):
@@ -112,9 +116,9 @@ def test_partition_writes_weigh_the_lake_bytes_their_views_read(layout, monkeypa
     history = PartitionWrite(
         load("features/session_features"), {"h": WarehouseRows("sessions", "event_date", DAY, DAY)}, DAY
     )
-    (written,) = _engine(layout, "auto", threshold=1100).write_partitions([mart])
-    assert (chosen, written.engine, written.input_bytes) == (["spark"], "spark", 1100)
-    (written,) = _engine(layout, "auto", threshold=1101).write_partitions([mart])
-    assert (chosen[-1], written.input_bytes) == ("duckdb", 1100)
+    (written,) = _engine(layout, "auto", threshold=lake_bytes).write_partitions([mart])
+    assert (chosen, written.engine, written.input_bytes) == (["spark"], "spark", lake_bytes)
+    (written,) = _engine(layout, "auto", threshold=lake_bytes + 1).write_partitions([mart])
+    assert (chosen[-1], written.input_bytes) == ("duckdb", lake_bytes)
     (written,) = _engine(layout, "auto", threshold=1).write_partitions([history])
     assert (chosen[-1], written.input_bytes) == ("duckdb", 0)

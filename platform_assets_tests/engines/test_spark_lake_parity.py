@@ -18,6 +18,13 @@ from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout, file_id
 from platform_assets.lib.log_generator import generate_logs
+from platform_assets_tests.lake.test_value_domains import (
+    ALL_COMMON,
+    CUT_COMBINED,
+    HOSTILE_ACCESS,
+    HOSTILE_JSON,
+    TIE,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -121,6 +128,8 @@ EDGE_LINES = [
     b'{"ts": "2025-03-01T10:00:00Z", "ip": "1.2.3.4", "path": "/", "status": 999}',
     b"x" * (1024 * 1024 + 10),  # longer than 1 MiB
     b'{"ts": "2025-03-02T23:59:59-01:00", "ip": "9.9.9.9", "path": "/search?q=a", "status": "404"}',
+    b'{"ts": "9999-12-31T23:00:00-05:00", "ip": "1.2.3.4", "path": "/", "status": 200}',  # out of range
+    b'{"ts": "2025-03-01T10:00:00Z", "ip": "1.2.3.4", "status": 200, "bytes": -9223372036854775808}',
 ]
 
 
@@ -145,6 +154,8 @@ def test_edge_cases_match_duckdb(engines, tmp_path):
     )
     assert quarantine.loc[("edge/edge.log", 4), "reason"] == "not a recognised access-log line"
     assert quarantine.loc[("edge/edge.log", 14), "reason"] == "line longer than 1 MiB"
+    assert quarantine.loc[("edge/edge.log", 16), "reason"] == "timestamp out of range"
+    assert quarantine.loc[("edge/edge.log", 17), "reason"] == "invalid byte count"
 
 
 def test_a_truncated_gzip_falls_back_to_duckdb(engines, tmp_path):
@@ -183,9 +194,38 @@ def test_line_numbers_stay_exact_when_spark_splits_the_file_into_many_blocks(eng
         rows = {
             root: con.execute(
                 "SELECT source_line, path, status FROM read_parquet(?) ORDER BY source_line",
-                [f"{root}/lake/events/date=*/{file_id(key)}__0.parquet"],
+                [str(p) for p in DataLayout(Path(root)).fragments_of(file_id(key))],
             ).fetchall()
             for root in (duck.data_dir, spark.data_dir)
         }
     assert len(rows[duck.data_dir]) == expected.events
     assert rows[spark.data_dir] == rows[duck.data_dir]
+
+
+@pytest.mark.parametrize(
+    ("name", "cases"),
+    [
+        ("hostile.jsonl", HOSTILE_JSON),
+        ("hostile-access.log", HOSTILE_ACCESS),
+        ("cut-combined.log", CUT_COMBINED),
+        ("all-common.log", ALL_COMMON),
+        ("tie.log", TIE),
+    ],
+)
+def test_hostile_values_and_cut_lines_match_duckdb(engines, tmp_path, name, cases):
+    """The value-domain and file-format rules of lake/parse_lines and lake/checked_lines give the
+    same rows on Spark, and the reasons written by hand in lake/test_value_domains.py."""
+    _, duck, spark = engines
+    path = tmp_path / name
+    path.write_bytes("\n".join(line for line, _ in cases).encode() + b"\n")
+    key = f"hostile/{name}"
+    expected, actual = _ingest_both(engines, path, key)
+    _assert_counts_equal(expected, actual)
+    for what in ("events", "quarantine"):
+        rows = _read(duck.data_dir, what).query("source_file == @key").reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            _read(spark.data_dir, what).query("source_file == @key").reset_index(drop=True), rows
+        )
+    quarantine = _read(spark.data_dir, "quarantine").query("source_file == @key")
+    reasons = {n: e for n, (_, e) in enumerate(cases, start=1) if isinstance(e, str)}
+    assert dict(zip(quarantine["source_line"], quarantine["reason"], strict=True)) == reasons

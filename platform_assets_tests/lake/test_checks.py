@@ -9,7 +9,6 @@ import datetime as dt
 import gzip
 import hashlib
 import re
-import shutil
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -72,11 +71,13 @@ def test_clean_generated_files_pass_every_file_check(built_platform):
         assert values(checks["lake/events:timestamps_in_partition_day"])["fragments"] == len(days_on_disk)
 
 
-def test_a_file_landed_twice_under_two_names_fails_the_duplicate_check(defs, layout, instance):
+def test_the_same_events_in_other_bytes_fail_the_duplicate_check(defs, layout, instance):
+    """Recompressed, the copy's bytes differ (the catalog's same-content refusal does not apply):
+    the check compares events."""
     (original,) = generate_logs(layout.landing, "2026-03-02", 1, 300, seed=2, malformed_rate=0.0)
     copy = layout.landing / "resent" / "copy-of-access.jsonl"
     copy.parent.mkdir()
-    shutil.copy(original.path, copy)
+    copy.write_bytes(gzip.compress(original.path.read_bytes()))
 
     first = ingest(defs, instance, original.path.name)
     assert first.success and failing(first) == {}
@@ -156,16 +157,20 @@ def test_tampered_fragments_fail_the_schema_day_and_quarantine_checks(defs, layo
     assert result.success and failing(result) == {"lake/events:quarantine_share": WARN}  # 1 line in 6
     run, fid = check_run(defs, instance), file_id("t.jsonl")
 
-    # A fragment of 2026-03-11 moved under 2026-03-10; one of 2026-03-10 rewritten with a text status.
-    moved = layout.day_dir("2026-03-10") / f"{fid}__1.parquet"
-    (layout.day_dir("2026-03-11") / f"{fid}__0.parquet").rename(moved)
-    fragment = layout.day_dir("2026-03-10") / f"{fid}__0.parquet"
+    # The 2026-03-11 events copied into the fragment of 2026-03-10; the 2026-03-11 fragment
+    # rewritten with a text status.
+    day10, day11 = layout.fragments_of(fid)
+    assert (day10.parent.name, day11.parent.name) == ("date=2026-03-10", "date=2026-03-11")
     con = duckdb.connect()
     con.execute(
-        f"COPY (SELECT * REPLACE (CAST(status AS VARCHAR) AS status) FROM '{fragment}') "
-        f"TO '{fragment}.new' (FORMAT parquet)"
+        f"COPY (SELECT * FROM read_parquet(['{day10}', '{day11}'])) TO '{day10}.new' (FORMAT parquet)"
     )
-    fragment.with_name(fragment.name + ".new").replace(fragment)
+    con.execute(
+        f"COPY (SELECT * REPLACE (CAST(status AS VARCHAR) AS status) FROM '{day11}') "
+        f"TO '{day11}.new' (FORMAT parquet)"
+    )
+    for fragment in (day10, day11):
+        fragment.with_name(fragment.name + ".new").replace(fragment)
     # The quarantined line (3) also claimed as quarantined for an event line (1).
     quarantine = layout.quarantine_file(fid)
     con.execute(

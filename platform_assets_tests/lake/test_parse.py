@@ -96,18 +96,11 @@ CASES: list[tuple[bytes, dict | str]] = [
             "log_format": "combined",
         },
     ),
+    # the combined lines of this file outnumber its common ones (3 to 1): a common-format line is
+    # then a combined line cut short (common-format files: test_value_domains.py)
     (
         b'crawler.example.org - - [21/Nov/2026:10:06:00 +0000] "GET /index.html HTTP/1.0" 304 -',
-        {
-            "ip": "crawler.example.org",
-            "bytes": 0,
-            "referrer": None,
-            "user_agent": None,
-            "device": "unknown",
-            "protocol": "HTTP/1.0",
-            "event_type": "landing",
-            "log_format": "common",
-        },
+        "common-format line in a combined-format file (truncated?)",
     ),
     (
         b'198.51.100.4 - - [21/Nov/2026:10:07:00 +0000] "GET /search?q=a%22b HTTP/1.1" 200 10 "-" '
@@ -288,6 +281,6 @@ def test_truncated_gzip_keeps_what_was_readable_and_records_the_damage(engine, l
     whole = gzip.compress(real_apache_log.read_bytes())
     (layout.landing / "cut.log.gz").write_bytes(whole[: len(whole) // 2])
     result = engine.ingest_log_file(str(layout.landing / "cut.log.gz"), "cut.log.gz", file_id("cut.log.gz"))
-    assert result.stream_error and "EOFError" in result.stream_error
+    assert result.stream_error.startswith(f"truncated gzip stream at compressed byte {len(whole) // 2} ")
     assert 0 < result.events < 10_000
     assert any(reason.startswith("corrupt compressed stream") for reason in result.reasons)

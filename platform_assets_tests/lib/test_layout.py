@@ -1,9 +1,13 @@
 """Keys and dates are validated before they become paths; nothing resolves outside landing."""
 
+import datetime as dt
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from platform_assets.lib.atomic import staging_dir
 from platform_assets.lib.layout import UnsafePathError, file_id, validate_day, validate_file_key
 
 
@@ -59,3 +63,36 @@ def test_symlinks_leaving_landing_are_refused_and_skipped(layout, tmp_path):
     with pytest.raises(UnsafePathError):
         layout.landed_path("link.log")
     assert layout.landed_keys() == ["alias.log", "real.log"]
+
+
+def test_lake_readers_list_only_the_catalogs_current_files(layout):
+    """Folders hold files no reader may see (an unfinished ingest's, a previous generation's):
+    the readers list what the catalog commits, by day and by file, and nothing else."""
+    catalog = layout.catalog
+    day = layout.day_dir("2026-02-01")
+    day.mkdir(parents=True)
+    table = pa.table(
+        {"ts": pa.array([dt.datetime(2026, 2, 1, 12)], pa.timestamp("us")), "source_file": ["k"]}
+    )
+    for name in ("f-1__3.parquet", "f-1__4.parquet", "g-2__5.parquet"):
+        pq.write_table(table, day / name)
+    pq.write_table(table, layout.quarantine / "f-1__4.parquet")
+    assert layout.day_fragments("2026-02-01") == [] and layout.event_days() == []
+
+    with staging_dir(layout.tmp, "ingest") as stage:
+        generation = catalog.reserve("f-1", stage)
+    catalog.commit(
+        fid="f-1",
+        source_file="k",
+        generation=generation,
+        sha256="0" * 64,
+        lines=1,
+        quarantined=1,
+        quarantine=layout.quarantine / "f-1__4.parquet",
+        fragments=[("2026-02-01", day / "f-1__4.parquet", 1)],
+    )
+    assert layout.day_fragments("2026-02-01") == layout.fragments_of("f-1") == [day / "f-1__4.parquet"]
+    assert layout.quarantine_file("f-1") == layout.quarantine / "f-1__4.parquet"
+    assert layout.event_days() == [dt.date(2026, 2, 1)]
+    assert layout.fragments_of("g-2") == []
+    assert catalog.sweep() == [day / "f-1__3.parquet", day / "g-2__5.parquet"]

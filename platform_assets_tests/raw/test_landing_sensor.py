@@ -49,6 +49,7 @@ class Ticks:
     def __call__(self) -> list[str]:
         """One tick: returns the partition keys it requested."""
         result = self.evaluate(self.cursor)
+        self.run_requests = list(result.run_requests or [])
         keys = [request.partition_key for request in result.run_requests or []]
         added = [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
         assert sorted(added) == sorted(keys)
@@ -318,3 +319,77 @@ def test_odd_files_are_requested_and_ingested_with_every_line_accounted_for(inst
     fresh = Ticks(landing_files_sensor, instance, layout)
     assert fresh() == [] and fresh() == []
     assert fresh.state["skipped"]["binary again.bin"][0] == "duplicate"
+
+
+def _forty_events() -> bytes:
+    """40 distinct JSON lines, one event each (counted by hand: 40)."""
+    return b"".join(
+        b'{"ts": "2026-11-20T10:%02d:00Z", "ip": "192.0.2.%d", "path": "/p/%d", "status": 200}\n' % (i, i, i)
+        for i in range(40)
+    )
+
+
+def _lake_events(layout: DataLayout, source_file: str) -> int:
+    import duckdb
+
+    fragments = [str(p) for p in layout.root.glob("lake/events/**/*.parquet")]
+    if not fragments:
+        return 0
+    query = "SELECT count(*) FROM read_parquet(?) WHERE source_file = ?"
+    return duckdb.execute(query, [fragments, source_file]).fetchone()[0]
+
+
+def test_a_file_renamed_after_its_request_lands_under_its_new_name(instance, layout, defs):
+    tick = Ticks(landing_files_sensor, instance, layout)
+    land(layout, "a.log", _forty_events())
+    tick()
+    assert tick() == ["a.log"]
+    (request,) = tick.run_requests
+    os.rename(layout.landing / "a.log", layout.landing / "b.log")  # before the run reads it
+
+    job = defs.resolve_job_def("ingest_log_file")
+    failed = job.execute_in_process(
+        partition_key="a.log", instance=instance, tags=request.tags, raise_on_error=False
+    )
+    assert not failed.success  # a.log is gone
+    assert tick() == []  # b.log first seen
+    assert tick() == ["b.log"]  # same content, but its only run failed and landed nothing
+    assert "b.log" not in tick.state["skipped"]
+    (request,) = tick.run_requests
+    landed = job.execute_in_process(partition_key="b.log", instance=instance, tags=request.tags)
+    assert landed.success
+    assert _lake_events(layout, "b.log") == 40
+    # now the content has landed: another copy is a duplicate again
+    land(layout, "c.log", _forty_events())
+    assert tick() == [] and tick() == []
+    assert tick.state["skipped"]["c.log"][0] == "duplicate"
+
+
+def test_a_copy_waits_while_the_run_of_its_content_is_in_flight(instance, layout, defs):
+    tick = Ticks(landing_files_sensor, instance, layout)
+    land(layout, "a.log", _forty_events())
+    tick()
+    assert tick() == ["a.log"]
+    (request,) = tick.run_requests
+    job = defs.resolve_job_def("ingest_log_file")
+    # the run is queued, not yet executed: its content is in flight
+    run = instance.create_run_for_job(job, run_config={}, tags={**request.tags, "dagster/partition": "a.log"})
+    os.rename(layout.landing / "a.log", layout.landing / "b.log")
+    assert tick() == [] and tick() == []
+    assert "b.log" in tick.state["pending"]  # neither requested nor skipped: waiting for the run
+    instance.report_run_failed(run)
+    assert tick() == ["b.log"]
+
+
+def test_a_hard_link_to_a_file_outside_landing_is_ingested_as_an_ordinary_file(instance, layout, defs):
+    """Decision (module docstring): a hard link is a file in landing, as a copy would be."""
+    outside = layout.root / "outside.log"
+    outside.write_bytes(_forty_events())
+    os.link(outside, layout.landing / "linked.log")
+    tick = Ticks(landing_files_sensor, instance, layout)
+    tick()
+    assert tick() == ["linked.log"]
+    job = defs.resolve_job_def("ingest_log_file")
+    assert job.execute_in_process(partition_key="linked.log", instance=instance).success
+    assert _lake_events(layout, "linked.log") == 40
+    assert outside.read_bytes() == _forty_events()  # read, never written or moved

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -181,11 +182,12 @@ def test_an_hour_of_server_errors_is_flagged_with_its_counts(defs, layout, insta
 def test_a_failing_blocking_mart_check_stops_the_features(defs, layout, instance):
     land(layout, "d.jsonl", [jsonl_event(f"2026-03-14T09:0{i}:00Z", ip=f"192.0.2.{i}") for i in range(5)])
     assert ingest(defs, instance, "d.jsonl").success
-    # A fragment written by another tool, whose events have no session id: the sessions mart cannot
-    # place them (its entry-event join drops them), so its reconciliation with the lake fails.
-    fragment = pq.read_table(layout.day_dir("2026-03-14") / f"{file_id('d.jsonl')}__0.parquet")
+    # The file's fragment rewritten by another tool with 5 more events that have no session id: the
+    # sessions mart cannot place them (its entry-event join drops them), so its reconciliation fails.
+    (path,) = layout.fragments_of(file_id("d.jsonl"))
+    fragment = pq.read_table(path)
     nulls = fragment.set_column(fragment.schema.get_field_index("session_id"), "session_id", [[None] * 5])
-    pq.write_table(nulls, layout.day_dir("2026-03-14") / "elsewhere__0.parquet")
+    pq.write_table(pa.concat_tables([fragment, nulls.cast(fragment.schema)]), path)
 
     result = build_days(defs, instance, "2026-03-14")
     assert not result.success

@@ -1,15 +1,22 @@
 """Lake layer checks, one landed file (partition) at a time, in SQL over its Parquet files.
 
-A file's events are the fragments ``lake/events/date=D/<file_id>__<n>.parquet``; its quarantine
-is ``lake/quarantine/<file_id>.parquet``. ``lines_reconcile`` (lines in = events + quarantined)
-runs inside the ingest step itself (``assets.py``); the checks here run after it.
+A file's events are the fragments of its current generation in the lake catalog
+(``lib/lake_catalog.py``: ``lake/events/date=D/<file_id>__<gen>.parquet``), its quarantine the
+catalogued ``lake/quarantine/<file_id>__<gen>.parquet``; each check reads only those, plus, for
+duplicates, the other files' fragments that can hold the same events, so checking a file does not
+slow down as a day accumulates files. ``lines_reconcile`` (lines in = events + quarantined) runs
+inside the ingest step itself (``assets.py``); the checks here run after it.
 
 **Duplicate event**: an event of this file whose identity (:data:`EVENT_IDENTITY`: the request as
 logged: time, client, user, method, path, query, protocol, status, bytes, latency, referrer and
-agent) also appears, the same day, in a fragment of another landed file (a file landed twice under
-two names, or overlapping shipper exports); or one line of this file stored twice. Identical
-requests inside one file (the same client asking twice within a second) are real traffic and are
-not duplicates.
+agent) also appears, the same day, in a fragment of another landed file (overlapping shipper
+exports, or the same lines recompressed or re-cut); or one line of this file stored twice.
+Identical requests inside one file (the same client asking twice within a second) are real traffic
+and are not duplicates. The same *bytes* under a second name never get this far: the catalog
+refuses to publish them. Only fragments whose ``ts`` range (recorded in the catalog from the
+Parquet statistics) meets this file's are compared: an event outside it cannot be the same. A file
+failing the check is *withheld*: day builds stop reading it, so its events are not counted twice;
+re-ingesting it (once fixed) publishes it again.
 """
 
 import datetime as dt
@@ -59,6 +66,7 @@ STREAM_MARKER = "corrupt compressed stream%"
 
 
 def _fragments(engine: PlatformEngine, key: str) -> list[Path]:
+    """The file's current fragments (withheld ones included: a file's checks always see it)."""
     return engine.layout.fragments_of(file_id(key))
 
 
@@ -172,13 +180,15 @@ def schema_as_documented(run: CheckRun, key: str) -> dg.AssetCheckResult:
     "no_duplicate_events",
     blocking=True,
     description="No event of the file also appears, the same day, in another landed file (same time, "
-    "client, user, request, status, bytes, latency, referrer and agent: a file landed twice under two "
-    "names fails here), and no line of the file is stored twice.",
+    "client, user, request, status, bytes, latency, referrer and agent: overlapping exports, the same "
+    "lines recompressed), and no line of the file is stored twice. A failing file is withheld from "
+    "day builds (not counted twice) until it is re-ingested.",
 )
 def no_duplicate_events(run: CheckRun, key: str) -> dg.AssetCheckResult:
-    mine = _fragments(run.engine, key)
-    days = sorted({p.parent.name.removeprefix("date=") for p in mine})
-    others = [p for day in days for p in run.engine.layout.day_fragments(day) if p not in set(mine)]
+    catalog = run.engine.layout.catalog
+    current = catalog.current(file_id(key))
+    mine = [f.path for f in current.fragments] if current else []
+    others = [f.path for f in catalog.overlapping(file_id(key))] if mine else []
     same_event = " AND ".join(
         ["m.event_date = o.event_date"] + [f"m.{c} IS NOT DISTINCT FROM o.{c}" for c in EVENT_IDENTITY]
     )
@@ -199,12 +209,17 @@ def no_duplicate_events(run: CheckRun, key: str) -> dg.AssetCheckResult:
     duplicated, twin_sample = offenders(twins)
     repeated_lines, repeated_sample = offenders(repeated)
     description = None
+    withheld = False
     if duplicated or repeated_lines:
         files = ", ".join(by_file["other_file"].head(3))
         description = (
             f"{duplicated} events of {key} also appear in {files or 'no other file'}; "
             f"{repeated_lines} lines stored more than once"
         )
+        # Leave nothing for later day builds to count twice (they read only visible files).
+        withheld = current is not None and catalog.withhold(current.fid, current.generation, description)
+        if withheld:
+            description += "; the file is withheld from day builds until it is re-ingested"
     return dg.AssetCheckResult(
         passed=not (duplicated or repeated_lines),
         metadata={
@@ -214,6 +229,7 @@ def no_duplicate_events(run: CheckRun, key: str) -> dg.AssetCheckResult:
                 dict(zip(by_file["other_file"], map(int, by_file["events"]), strict=True))
             ),
             "other_fragments_compared": len(others),
+            "withheld": withheld,
             "identity": dg.MetadataValue.json(list(EVENT_IDENTITY)),
             "sample": twin_sample,
             "sample_lines_stored_twice": repeated_sample,

@@ -15,7 +15,7 @@ import pyarrow as pa
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.models.assets import CHAMPION
-from platform_assets.layers.sql_assets import WAREHOUSE_POOL
+from platform_assets.layers.sql_assets import TRANSIENT_RETRY_POLICY, WAREHOUSE_POOL
 from platform_assets.lib.model_store import ModelIntegrityError
 from platform_assets.metadata import table_metadata
 from platform_assets.partitions import event_days
@@ -61,6 +61,7 @@ TABLE = SqlDefinition(
     owners=["team:ml"],
     code_version="1",
     pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY_POLICY,
     metadata={"table": "warehouse.duckdb: main.session_predictions"},
 )
 def session_predictions(
@@ -73,11 +74,16 @@ def session_predictions(
     store = storage.model_store()
     champion = store.champion()
     if champion is None:
-        raise dg.Failure("no champion model: materialize models/conversion_model and models/champion first")
+        raise dg.Failure(
+            "no champion model: materialize models/conversion_model and models/champion first",
+            allow_retries=False,  # TRANSIENT_RETRY_POLICY cannot change this
+        )
     try:
         scorer = load_scorer(store, champion.version, engine.spark.session)
     except ModelIntegrityError as error:
-        raise dg.Failure(f"the champion {champion.version} cannot be used: {error}") from None
+        raise dg.Failure(
+            f"the champion {champion.version} cannot be used: {error}", allow_retries=False
+        ) from None
     features = engine.read_frame(
         "SELECT * FROM session_features WHERE event_date = CAST(? AS DATE) ORDER BY session_id", [day]
     )

@@ -10,8 +10,10 @@ A file is *ready* when
   * it has been seen before and its size and mtime stayed the same for ``stable_ticks`` later
     ticks (default 1: first sighting = pending, requested on the next tick if unchanged), and,
     optionally, its mtime is at least ``min_quiet_seconds`` old (the clock is injectable);
-  * its content (sha256) differs from every file already requested; empty files are exempt
-    from that rule (they hold nothing that could be counted twice).
+  * its content (sha256) differs from every file already requested, unless every run requested
+    for that content has ended without success and left nothing in the lake (see *Failed
+    ingests* below); empty files are exempt from that rule (they hold nothing that could be
+    counted twice).
 
 **Empty files are requested**: the raw layer records 0 lines and the lake 0 events, so the arrival
 of an empty file stays visible and accounted for. Files with bad bytes (binary, truncated gzip,
@@ -38,6 +40,23 @@ partitions first, then submits the runs, then stores the cursor. If a tick dies 
 next tick still finds the file in the old cursor's ``pending`` and requests it again even though its
 partition exists; the unchanged ``run_key`` makes Dagster drop the request if the run was launched.
 
+**Failed ingests do not mark content as seen.** The cursor's ``sha256`` list holds content
+*requested*, not content ingested. When a file's content is found in it, the runs tagged
+``platform/sha256`` with that content decide: a run in flight means wait (the file stays
+pending and is hashed again next tick), a successful run means duplicate, and so does a lake
+holding fragments or a quarantine of an earlier file with that content. Content whose every
+run failed or was canceled and left nothing in the lake is requested again under its new name:
+a file renamed after its run was requested (that run fails with "file not found") lands under
+the new name. Content with no tagged run (seeded from ``raw/log_files`` or ingested through the
+CLI) stays a duplicate.
+
+**Hard links are ordinary files.** A hard link in landing to a file elsewhere is ingested like
+any file: it *is* a file in the folder (same inode, no path leading out), created by someone with
+write access to landing, who could as well have copied the bytes. Refusing ``st_nlink > 1``
+would refuse legitimate files (rotated logs hard-linked by logrotate or a backup tool) and stop
+no one (a copy passes). The sensor only ever reads paths inside landing; what lands there is
+trusted to the extent its writers are (see SECURITY.md).
+
 A landed file is treated as immutable once requested: rewriting it under the same name is not
 picked up (land the new content under a new name). Removed files, unreadable files and folders,
 unacceptable names and symlinks (one leaving the folder is refused; one inside it is an alias of
@@ -60,7 +79,13 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.layers.raw.assets import LOG_FILES
-from platform_assets.lib.layout import IN_PROGRESS_SUFFIXES, DataLayout, UnsafePathError, validate_file_key
+from platform_assets.lib.layout import (
+    IN_PROGRESS_SUFFIXES,
+    DataLayout,
+    UnsafePathError,
+    file_id,
+    validate_file_key,
+)
 from platform_assets.partitions import log_files
 from platform_assets.storage import PlatformStorage
 
@@ -75,6 +100,14 @@ PARTITION_RANGE_SEPARATOR = "..."
 UNSAFE = "unsafe"  # rejected by the walk (name, symlink, folder): re-derived every tick, logged once
 DUPLICATE = "duplicate"  # same content as a requested file: looked at again only if it changes
 UNREADABLE = "unreadable"  # could not be read: looked at again when it changes or becomes readable
+
+# what became of the runs requested for a content (see "Failed ingests" above)
+LANDED, IN_FLIGHT, FAILED = "landed", "in flight", "failed"
+ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+SHA256_TAG = "platform/sha256"
+PARTITION_TAG = "dagster/partition"
+# (partition key, status) of every run requested for a sha256
+ContentRuns = Callable[[str], list[tuple[str, dg.DagsterRunStatus]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,8 +204,8 @@ def _is_readable(path: Path) -> bool:
     return os.access(path, os.R_OK)
 
 
-def _name_problem(key: str) -> str | None:
-    """Why a key that passed the walk cannot be a partition key, or None."""
+def file_key_problem(key: str) -> str | None:
+    """Why a key that passed the walk cannot be a partition key, or None (the CLI's rule too)."""
     try:
         key.encode("utf-8")
     except UnicodeEncodeError:
@@ -232,7 +265,7 @@ def scan_landing(landing: Path) -> LandingScan:
             except OSError as exc:
                 scan.rejected[key] = f"cannot be inspected ({exc.strerror or exc})"
                 continue
-            problem = _name_problem(key)
+            problem = file_key_problem(key)
             if problem:
                 scan.rejected[key] = problem
             else:
@@ -279,9 +312,11 @@ class _Tick:
         config: LandingSensorConfig,
         now: float,
         log: logging.Logger,
+        content_runs: ContentRuns,
     ) -> None:
         self.layout, self.old, self.requested = layout, cursor, requested
         self.config, self.now, self.log = config, now, log
+        self.content_runs = content_runs
         self.scan = scan_landing(layout.landing)
         self.pending: dict[str, list[int]] = {}
         self.skipped: dict[str, list] = {}
@@ -384,6 +419,23 @@ class _Tick:
                 self.pending[key] = [*sig, 0]
                 continue
             prefix = digest[:HASH_PREFIX_CHARS]
+            if digest != EMPTY_SHA256 and prefix in known and prefix not in first_of:
+                earlier = self._earlier_ingest(digest)
+                if earlier == IN_FLIGHT:
+                    self.log.info(
+                        f"landing: {key!r} has the content of a file whose run is in flight; "
+                        "waiting for its outcome"
+                    )
+                    self.pending[key] = [*sig, ticks]
+                    continue
+                if earlier == FAILED:
+                    self.log.info(
+                        f"landing: {key!r} has the content of a file whose ingest failed without "
+                        "landing anything (renamed or removed?); requesting it"
+                    )
+                    first_of[prefix] = key
+                    self.requests.append((key, digest))
+                    continue
             if digest != EMPTY_SHA256 and prefix in known:
                 original = first_of.get(prefix, "a file ingested earlier")
                 self.log.warning(
@@ -399,6 +451,21 @@ class _Tick:
             self.requests.append((key, digest))
         hashes = list(known)
         self.hashes = hashes[max(0, len(hashes) - self.config.max_remembered_hashes) :]
+
+    def _earlier_ingest(self, digest: str) -> str:
+        """LANDED, IN_FLIGHT or FAILED: what became of the runs requested for this content."""
+        runs = self.content_runs(digest)
+        if not runs:
+            return LANDED  # seeded from raw/log_files or ingested without the sensor
+        if any(status == dg.DagsterRunStatus.SUCCESS for _, status in runs):
+            return LANDED
+        if any(status not in ENDED for _, status in runs):
+            return IN_FLIGHT
+        for key, _ in runs:  # all failed or canceled: did one of them publish anything?
+            fid = file_id(key)
+            if self.layout.fragments_of(fid) or self.layout.quarantine_file(fid).exists():
+                return LANDED
+        return FAILED
 
     def plan(self) -> "TickPlan":
         self.reject_unsafe()
@@ -429,9 +496,21 @@ def plan_tick(
     config: LandingSensorConfig,
     now: float,
     log: logging.Logger,
+    content_runs: ContentRuns = lambda digest: [],
 ) -> TickPlan:
-    """Decide what one tick requests. ``requested``: keys that are already ``log_files`` partitions."""
-    return _Tick(layout, cursor, requested, config, now, log).plan()
+    """Decide what one tick requests. ``requested``: keys that are already ``log_files`` partitions;
+    ``content_runs(sha256)``: (partition key, status) of the runs requested for that content."""
+    return _Tick(layout, cursor, requested, config, now, log, content_runs).plan()
+
+
+def instance_content_runs(instance: dg.DagsterInstance) -> ContentRuns:
+    """The runs of the instance tagged with a content's sha256 (the sensor's run requests)."""
+
+    def content_runs(digest: str) -> list[tuple[str, dg.DagsterRunStatus]]:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={SHA256_TAG: digest}), limit=100)
+        return [(run.tags.get(PARTITION_TAG, ""), run.status) for run in runs]
+
+    return content_runs
 
 
 def seed_hashes(instance: dg.DagsterInstance, limit: int) -> list[str]:
@@ -501,14 +580,22 @@ def build_landing_files_sensor(
         else:
             cursor = LandingCursor(sha256=seed_hashes(context.instance, config.max_remembered_hashes))
         requested = set(context.instance.get_dynamic_partitions(log_files.name))
-        plan = plan_tick(storage.layout, cursor, requested, config, clock(), context.log)
+        plan = plan_tick(
+            storage.layout,
+            cursor,
+            requested,
+            config,
+            clock(),
+            context.log,
+            instance_content_runs(context.instance),
+        )
         context.log.info(f"landing: {plan.summary}")
         if not plan.requests:
             return dg.SensorResult(skip_reason=plan.summary, cursor=plan.cursor.to_json())
         keys = [key for key, _ in plan.requests]
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"{key}:{digest}", partition_key=key, tags={"platform/sha256": digest})
+                dg.RunRequest(run_key=f"{key}:{digest}", partition_key=key, tags={SHA256_TAG: digest})
                 for key, digest in plan.requests
             ],
             dynamic_partitions_requests=[log_files.build_add_request(keys)],

@@ -2,7 +2,7 @@
 description: >-
   Lake events: every parsed line that was not rejected, with a session id. Lines that do not carry
   one (access logs) are sessionised per visitor: a new session after 30 minutes of inactivity.
-inputs: {parsed_lines: lake/parse_lines}
+inputs: {checked_lines: lake/checked_lines}
 grain: [source_file, source_line]
 partition_column: event_date
 # Parquet column types of every fragment (DuckDB names), checked by lake/events:schema_as_documented.
@@ -37,7 +37,7 @@ columns:
 --- */
 WITH undeclared AS (
     SELECT *
-    FROM parsed_lines
+    FROM checked_lines
     WHERE reject_reason IS NULL AND declared_session_id IS NULL
 ),
 
@@ -74,7 +74,7 @@ SELECT
     ts, event_date, ip, user_id, visitor_id, declared_session_id AS session_id, method, path,
     query_string, protocol, status, bytes, latency_ms, referrer, user_agent, device, country,
     event_type, log_format, source_file, source_line
-FROM parsed_lines
+FROM checked_lines
 WHERE reject_reason IS NULL AND declared_session_id IS NOT NULL
 
 UNION ALL

@@ -7,6 +7,28 @@ grain: [source_file, source_line]
 --- */
 -- raw_lines: source_file, source_line, text (line ending stripped; NULL when not UTF-8),
 -- undecodable (the bytes of a non-UTF-8 line, \xNN-escaped), line_bytes, stream_error.
+--
+-- What a line may contain (anything else quarantines the line alone, with the reason in quotes;
+-- the first rule a line breaks names it). Values are judged on their text, before any cast, so
+-- DuckDB and Spark agree whatever their casts accept:
+-- * Event time: ISO 8601 with a four-digit year (YYYY-...) in JSON, the CLF time in access logs;
+--   otherwise 'missing or unparseable timestamp' ('infinity', '12345-01-01...', '-0001-...').
+--   In UTC it must fall in 1970-01-01T00:00:00 <= ts < 2100-01-01T00:00:00, both bounds in UTC
+--   ('1970-01-01T00:30:00+01:00' is 1969), else 'timestamp out of range': every later step
+--   (Parquet, Python dates, epoch milliseconds) can then represent it.
+-- * status: three digits from 100 to 599 (JSON: an integer or a string of three digits, so
+--   200.7, 2e2, 200.0, "200 " are refused), else 'invalid HTTP status'.
+-- * bytes: digits only, 0 <= bytes <= 2^40 (1 TiB, more than any single response), else
+--   'invalid byte count'; absent, JSON null or '-' is 0. With this cap a day's sum(bytes) fits a
+--   BIGINT unless the day has more than 2^23 (8.4 million) lines each claiming 1 TiB, and a DOUBLE
+--   sum stays finite always (and exact up to 2^53).
+-- * latency_ms: absent or null is NULL; else a plain decimal number (JSON number or numeric
+--   string; no NaN, Infinity, hex or suffix), finite, 0 <= latency_ms <= 86,400,000 (one day),
+--   else 'invalid latency' (quarantined rather than set to NULL: a value outside its domain
+--   means a damaged or forged line, and the raw text stays for inspection). In access logs the
+--   first trailing field, when it is a plain decimal, is nginx's $request_time in seconds.
+-- Rules that need the whole file (a common-format line in a combined-format file) are applied by
+-- lake/checked_lines, which reads these rows.
 WITH classified AS (
     SELECT
         *,
@@ -55,7 +77,7 @@ fields AS (
         text,
         kind,
         CASE
-            WHEN kind = 'jsonl' THEN iso_to_utc(j.ts)
+            WHEN kind = 'jsonl' AND regex_match(j.ts, '^[0-9]{4}-') THEN iso_to_utc(j.ts)
             WHEN kind = 'access_log' AND a.status <> '' THEN clf_time_to_utc(a.time)
         END AS ts,
         CASE WHEN kind = 'jsonl' THEN j.ip ELSE nullif(a.host, '') END AS ip,
@@ -75,6 +97,7 @@ fields AS (
         END AS protocol,
         CASE WHEN kind = 'jsonl' THEN j.status ELSE nullif(a.status, '') END AS status_text,
         CASE WHEN kind = 'jsonl' THEN j.bytes ELSE nullif(a.bytes, '') END AS bytes_text,
+        CASE WHEN kind = 'jsonl' THEN j.latency_ms END AS latency_text,
         CASE
             WHEN kind = 'jsonl' THEN TRY_CAST(j.latency_ms AS DOUBLE)
             ELSE 1000.0 * TRY_CAST(
@@ -93,8 +116,8 @@ fields AS (
         CASE WHEN kind = 'jsonl' THEN upper(nullif(j.country, '')) END AS country,
         CASE
             WHEN kind = 'jsonl' THEN 'jsonl'
-            WHEN kind = 'access_log' AND a.referrer = '' THEN 'common'
-            WHEN kind = 'access_log' THEN 'combined'
+            WHEN kind = 'access_log' AND a.combined = ' ' THEN 'combined'
+            WHEN kind = 'access_log' THEN 'common'
         END AS log_format,
         j IS NULL AND kind = 'jsonl' AS bad_json,
         kind = 'access_log' AND a.status = '' AS bad_access_line
@@ -113,10 +136,20 @@ checked AS (
             WHEN bad_json THEN 'invalid JSON (or not an object)'
             WHEN bad_access_line THEN 'not a recognised access-log line'
             WHEN ts IS NULL THEN 'missing or unparseable timestamp'
-            WHEN TRY_CAST(status_text AS INTEGER) IS NULL
-                OR TRY_CAST(status_text AS INTEGER) NOT BETWEEN 100 AND 599 THEN 'invalid HTTP status'
-            WHEN bytes_text IS NOT NULL AND bytes_text <> '-'
-                AND TRY_CAST(bytes_text AS BIGINT) IS NULL THEN 'invalid byte count'
+            WHEN CAST(ts AS DATE) < DATE '1970-01-01' OR CAST(ts AS DATE) >= DATE '2100-01-01'
+                THEN 'timestamp out of range'
+            -- \z, not $: a JSON string may end in a newline, which Java's $ would let through
+            WHEN status_text IS NULL OR NOT regex_match(status_text, '^[1-5][0-9][0-9]\z')
+                THEN 'invalid HTTP status'
+            WHEN bytes_text IS NOT NULL AND bytes_text <> '-' AND NOT coalesce(
+                regex_match(bytes_text, '^[0-9]+\z') AND TRY_CAST(bytes_text AS BIGINT) <= 1099511627776,
+                false
+            ) THEN 'invalid byte count'
+            WHEN latency_text IS NOT NULL
+                AND NOT regex_match(latency_text, '^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\z')
+                THEN 'invalid latency'
+            -- NaN sorts above every number in both engines, so it fails BETWEEN too
+            WHEN NOT (latency_ms BETWEEN 0 AND 86400000) THEN 'invalid latency'
             WHEN kind = 'jsonl' AND (target IS NULL OR target = '') THEN 'missing path'
             WHEN ip IS NULL OR ip = '' THEN 'missing client address'
         END AS reject_reason
@@ -174,8 +207,10 @@ normalised AS (
             'anon-' || substr(md5(ip || '|' || coalesce(user_agent, '')), 1, 16)
         ) AS visitor_id,
         reject_reason,
+        -- common-format lines keep their text too: lake/checked_lines may still quarantine them
         CASE
-            WHEN reject_reason IS NOT NULL THEN substr(coalesce(text, undecodable), 1, 65536)
+            WHEN reject_reason IS NOT NULL OR log_format = 'common'
+                THEN substr(coalesce(text, undecodable), 1, 65536)
         END AS raw_line
     FROM checked
 ),

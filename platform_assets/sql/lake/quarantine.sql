@@ -2,7 +2,7 @@
 description: >-
   Lake quarantine: every line that could not be parsed, with its file, line number, raw text
   (at most 64 KiB, undecodable bytes as \xNN) and the reason.
-inputs: {parsed_lines: lake/parse_lines}
+inputs: {checked_lines: lake/checked_lines}
 grain: [source_file, source_line]
 columns:
   source_file: Landed file, relative to the landing folder.
@@ -15,5 +15,5 @@ SELECT
     source_line,
     reject_reason AS reason,
     raw_line
-FROM parsed_lines
+FROM checked_lines
 WHERE reject_reason IS NOT NULL
