@@ -130,7 +130,12 @@ def _write(engine: PlatformEngine, planned: list[PartitionWrite]) -> list[TableW
         raise dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False) from error
 
 
-def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[str]) -> dg.AssetsDefinition:
+def build_sql_assets(
+    definitions: list[SqlDefinition],
+    layer: str,
+    kinds: set[str],
+    retry_policy: dg.RetryPolicy = TRANSIENT_RETRY_POLICY,
+) -> dg.AssetsDefinition:
     """One daily-partitioned multi-asset ``[layer, name]`` per definition, materializing each into
     the warehouse table of the same name.
 
@@ -150,7 +155,7 @@ def build_sql_assets(definitions: list[SqlDefinition], layer: str, kinds: set[st
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
         pool=WAREHOUSE_POOL,
-        retry_policy=TRANSIENT_RETRY_POLICY,
+        retry_policy=retry_policy,
     )
     def _sql_assets(context: dg.AssetExecutionContext, engine: PlatformEngine):
         days = _days(context)

@@ -243,5 +243,7 @@ def test_the_same_failure_raises_from_materialize_when_asked_to(layout):
         if getattr(a, "group_names_by_key", None) and "warehouse" in a.group_names_by_key.values()
     ]
     assert marts
-    with dg.instance_for_test() as instance, pytest.raises(SparkConfigError, match="PLATFORM_SPARK_MASTER"):
+    # raised with retries refused (dg.Failure): a retry cannot start a cluster that is not there
+    failure = pytest.raises(dg.Failure, match=r"SparkConfigError: .*PLATFORM_SPARK_MASTER")
+    with dg.instance_for_test() as instance, failure:
         dg.materialize(marts, resources=defs.resources, partition_key="2026-03-01", instance=instance)

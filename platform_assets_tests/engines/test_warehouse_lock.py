@@ -114,15 +114,14 @@ def _retried_build(layout, definition: SqlDefinition, monkeypatch, lock_timeout:
     """Materialize one table under a retry policy (3 retries, 1 s apart); the number of retries."""
     import dagster as dg
 
-    from platform_assets.definitions import with_retry_policy
     from platform_assets.engines.resource import PlatformEngine
     from platform_assets.layers import sql_assets
     from platform_assets.resources import build_engine
     from platform_assets.settings import PlatformSettings
 
     monkeypatch.setattr(sql_assets, "column_lineage", lambda definition: dg.TableColumnLineage({}))
-    assets = with_retry_policy(
-        sql_assets.build_sql_assets([definition], "test", {"duckdb"}), dg.RetryPolicy(max_retries=3, delay=1)
+    assets = sql_assets.build_sql_assets(
+        [definition], "test", {"duckdb"}, retry_policy=dg.RetryPolicy(max_retries=3, delay=1)
     )
     impatient = DuckDBEngine(data_dir=str(layout.root), lock_timeout_seconds=lock_timeout)
     spark = build_engine(PlatformSettings(data_dir=layout.root)).spark  # never started here

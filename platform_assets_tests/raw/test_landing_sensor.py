@@ -332,11 +332,12 @@ def _forty_events() -> bytes:
 def _lake_events(layout: DataLayout, source_file: str) -> int:
     import duckdb
 
-    fragments = [str(p) for p in layout.root.glob("lake/events/**/*.parquet")]
+    fragments = [str(p) for day in layout.event_days() for p in layout.day_fragments(day)]
     if not fragments:
         return 0
     query = "SELECT count(*) FROM read_parquet(?) WHERE source_file = ?"
-    return duckdb.execute(query, [fragments, source_file]).fetchone()[0]
+    with duckdb.connect() as con:  # a private connection: the default one is shared by the process
+        return con.execute(query, [fragments, source_file]).fetchall()[0][0]
 
 
 def test_a_file_renamed_after_its_request_lands_under_its_new_name(instance, layout, defs):
