@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,3 +169,20 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     if process.poll() is None:
         process.wait(timeout=10)
+
+
+def warehouse_requests_by_day(data_dir: Path) -> dict[str, int]:
+    """``daily_traffic`` requests per day; {} while the table is missing or a run holds the write lock."""
+    database = data_dir / "warehouse" / "warehouse.duckdb"
+    if not database.exists():
+        return {}
+    try:
+        # short-lived and read-only: a writing step that finds this lock retries (engine backoff)
+        with duckdb.connect(str(database), read_only=True) as con:
+            rows = con.execute(
+                "SELECT CAST(event_date AS VARCHAR), CAST(sum(requests) AS BIGINT) "
+                "FROM daily_traffic GROUP BY 1"
+            ).fetchall()
+    except (duckdb.IOException, duckdb.CatalogException):
+        return {}
+    return dict(rows)

@@ -46,7 +46,13 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 
 from platform_assets.lib.layout import sql_string
-from platform_assets_tests.dagster_dev import REPO, DagsterDev, dagster_dev, graphql
+from platform_assets_tests.dagster_dev import (
+    REPO,
+    DagsterDev,
+    dagster_dev,
+    graphql,
+    warehouse_requests_by_day,
+)
 
 POSTGRES_INSTANCE = REPO / "platform_assets" / "instance.postgres.yaml"
 URL_VARIABLE = "PLATFORM_TEST_POSTGRES_URL"
@@ -469,21 +475,6 @@ def count_lake(data_dir: Path) -> LakeCount:
         quarantined_by_file=quarantined_by_file,
         events_by_day=by_day,
     )
-
-
-def warehouse_requests_by_day(data_dir: Path) -> dict[str, int]:
-    database = data_dir / "warehouse" / "warehouse.duckdb"
-    if not database.exists():
-        return {}
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            rows = con.execute(
-                "SELECT CAST(event_date AS VARCHAR), CAST(sum(requests) AS BIGINT) "
-                "FROM daily_traffic GROUP BY 1"
-            ).fetchall()
-    except (duckdb.IOException, duckdb.CatalogException):
-        return {}  # not built yet, or a run holds the write lock
-    return dict(rows)
 
 
 # --- the soak -------------------------------------------------------------------------------------

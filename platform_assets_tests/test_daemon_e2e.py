@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from platform_assets_tests.dagster_dev import REPO, dagster_dev, graphql
+from platform_assets_tests.dagster_dev import REPO, dagster_dev, graphql, warehouse_requests_by_day
 
 pytestmark = pytest.mark.e2e
 
@@ -115,23 +115,6 @@ def _lake_events_per_day(data_dir: Path) -> dict[str, int]:
     return dict(rows)
 
 
-def _warehouse_requests_per_day(data_dir: Path) -> dict[str, int]:
-    """``daily_traffic`` requests per day; {} while the table is missing or a run holds the write lock."""
-    database = data_dir / "warehouse" / "warehouse.duckdb"
-    if not database.exists():
-        return {}
-    try:
-        # short-lived and read-only: a writing step that finds this lock retries (engine backoff)
-        with duckdb.connect(str(database), read_only=True) as con:
-            rows = con.execute(
-                "SELECT CAST(event_date AS VARCHAR), CAST(sum(requests) AS BIGINT) "
-                "FROM daily_traffic GROUP BY 1"
-            ).fetchall()
-    except (duckdb.IOException, duckdb.CatalogException):
-        return {}
-    return dict(rows)
-
-
 def _runs(port: int) -> list[dict]:
     result = graphql(port, RUNS_QUERY)["data"]["runsOrError"]
     assert result["__typename"] == "Runs", result
@@ -209,7 +192,7 @@ def test_a_landed_file_flows_to_the_marts_through_overlapping_runs(tmp_path):
                     analyst.close()
                     analyst, released = None, time.time()
                 lake = _lake_events_per_day(data_dir)
-                warehouse = {} if analyst else _warehouse_requests_per_day(data_dir)
+                warehouse = {} if analyst else warehouse_requests_by_day(data_dir)
                 failed = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
                 done = len(builds) >= len(DAYS) and all(r["status"] in TERMINAL for r in runs)
                 if failed or (done and lake == expected and warehouse == expected):

@@ -18,13 +18,7 @@ from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout, file_id
 from platform_assets.lib.log_generator import generate_logs
-from platform_assets_tests.lake.test_value_domains import (
-    ALL_COMMON,
-    CUT_COMBINED,
-    HOSTILE_ACCESS,
-    HOSTILE_JSON,
-    TIE,
-)
+from platform_assets_tests.lake.test_value_domains import HOSTILE_FILES
 
 pytestmark = pytest.mark.spark
 
@@ -202,16 +196,7 @@ def test_line_numbers_stay_exact_when_spark_splits_the_file_into_many_blocks(eng
     assert rows[spark.data_dir] == rows[duck.data_dir]
 
 
-@pytest.mark.parametrize(
-    ("name", "cases"),
-    [
-        ("hostile.jsonl", HOSTILE_JSON),
-        ("hostile-access.log", HOSTILE_ACCESS),
-        ("cut-combined.log", CUT_COMBINED),
-        ("all-common.log", ALL_COMMON),
-        ("tie.log", TIE),
-    ],
-)
+@pytest.mark.parametrize(("name", "cases"), HOSTILE_FILES)
 def test_hostile_values_and_cut_lines_match_duckdb(engines, tmp_path, name, cases):
     """The value-domain and file-format rules of lake/parse_lines and lake/checked_lines give the
     same rows on Spark, and the reasons written by hand in lake/test_value_domains.py."""

@@ -175,6 +175,16 @@ TIE: list[tuple[str, dict | str]] = [
 ]
 
 
+# every hostile file of this module, for the tests here and the Spark parity test
+HOSTILE_FILES = [
+    ("hostile.jsonl", HOSTILE_JSON),
+    ("hostile-access.log", HOSTILE_ACCESS),
+    ("cut-combined.log", CUT_COMBINED),
+    ("all-common.log", ALL_COMMON),
+    ("tie.log", TIE),
+]
+
+
 def _lines(cases) -> bytes:
     return "\n".join(line for line, _ in cases).encode() + b"\n"
 
@@ -216,16 +226,7 @@ def _ingest(engine, layout, name: str, cases):
     return engine.ingest_log_file(str(path), name, file_id(name))
 
 
-@pytest.mark.parametrize(
-    ("name", "cases"),
-    [
-        ("hostile.jsonl", HOSTILE_JSON),
-        ("hostile-access.log", HOSTILE_ACCESS),
-        ("cut-combined.log", CUT_COMBINED),
-        ("all-common.log", ALL_COMMON),
-        ("tie.log", TIE),
-    ],
-)
+@pytest.mark.parametrize(("name", "cases"), HOSTILE_FILES)
 def test_each_hostile_line_is_quarantined_alone_with_its_reason(engine, layout, name, cases):
     result = _ingest(engine, layout, name, cases)
     _assert_lines(layout, result, name, cases)
