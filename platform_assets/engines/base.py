@@ -83,6 +83,7 @@ class IngestResult:
     fragments: list[str]
     engine: str = ""  # which engine parsed the file
     input_bytes: int = 0  # size of the landed file
+    sha256: str | None = None  # of the bytes parsed, when the engine read them itself
 
     @property
     def events(self) -> int:

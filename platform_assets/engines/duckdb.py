@@ -236,6 +236,7 @@ class DuckDBEngine(dg.ConfigurableResource):
                 staged_quarantine=stage / "quarantine.parquet",
                 lines=report.lines,
                 quarantined=sum(reasons.values()) - stream_marker,
+                sha256=report.sha256,
             )
 
         return IngestResult(
@@ -246,6 +247,7 @@ class DuckDBEngine(dg.ConfigurableResource):
             stream_error=report.stream_error,
             event_columns=[Column(f.name, _duckdb_type(f.type)) for f in event_schema],
             fragments=[p.relative_to(layout.root).as_posix() for p in published],
+            sha256=report.sha256,
         )
 
     def _create_empty_events_view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:

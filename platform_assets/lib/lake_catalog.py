@@ -540,14 +540,17 @@ def publish_ingest(
     staged_quarantine: Path,
     lines: int,
     quarantined: int,
+    sha256: str | None = None,
 ) -> list[Path]:
     """Publish one landed file's staged lake output as ONE unit (see the module docstring);
     return its fragments' paths. ``owner`` is the caller's staging folder, held under ``flock``.
+    ``sha256`` is that of the bytes parsed (hashed while reading); without it the landed file is
+    hashed here.
     The files are flushed to disk before the commit names them, so even a power cut cannot leave
     the catalog naming a truncated file."""
     lake = catalog.lake
     with storage_errors(lake.parent):
-        sha256 = content_sha256(landed)
+        sha256 = sha256 or content_sha256(landed)
         catalog.sweep(fid)  # what killed ingests of this file left
         for staged in [*staged_days.values(), staged_quarantine]:
             _fsync(staged)

@@ -92,6 +92,30 @@ class ReadReport:
     lines: int = 0
     bytes_read: int = 0
     stream_error: str | None = None
+    # sha256 of the landed bytes this read parsed (the whole file as opened, a damaged tail
+    # included); set when the read ends, so a file replaced meanwhile is told by its hash.
+    sha256: str | None = None
+
+
+class _HashingFile:
+    """A binary file whose bytes are added to a sha256 as they are read."""
+
+    def __init__(self, raw) -> None:
+        self._raw, self.digest = raw, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.digest.update(data)
+        return data
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def hexdigest_of_all(self) -> str:
+        """The digest once the rest of the file (what decoding did not need) is read too."""
+        while self.read(READ_BLOCK_BYTES):
+            pass
+        return self.digest.hexdigest()
 
 
 def _replay(decoder, data: bytes) -> tuple[bytes, int]:
@@ -181,7 +205,8 @@ def iter_blocks(path: Path, report: ReadReport, max_decompressed_bytes: int | No
     :func:`_gunzip_blocks`); a gzip file stops at ``max_decompressed_bytes`` (default
     :func:`decompressed_limit` of its size) with an error saying so.
     """
-    with open(path, "rb") as raw:
+    with open(path, "rb") as opened:
+        raw = _HashingFile(opened)
         head = raw.read(len(GZIP_MAGIC))  # no seek back: the file may be a pipe
         if head != GZIP_MAGIC:
             first = head + raw.read(READ_BLOCK_BYTES - len(head))
@@ -194,6 +219,7 @@ def iter_blocks(path: Path, report: ReadReport, max_decompressed_bytes: int | No
         for block in blocks:
             report.bytes_read += len(block)
             yield block
+        report.sha256 = raw.hexdigest_of_all()
 
 
 def _decode(lines: pa.Array) -> tuple[pa.Array, pa.Array]:

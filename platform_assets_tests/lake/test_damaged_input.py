@@ -9,6 +9,7 @@ never from the reader under test.
 import gzip
 import hashlib
 import json
+import os
 import re
 import struct
 import subprocess
@@ -303,10 +304,33 @@ def test_a_file_that_grows_during_an_ingest_fails_reconcile_saying_so(defs, layo
         result = ingest(defs, instance, "growing.jsonl")
     check = evaluations(result)[RECONCILE]
     assert not check.passed
-    assert check.description == (
-        "file changed since it was counted: 100 lines counted, 150 read; land new content under a new name"
-    )
+    assert check.description.startswith("file changed since it was counted: 100 lines counted, 150 read")
+    assert check.description.endswith("land new content under a new name")
     assert (values(check)["unaccounted"], values(check)["file_changed"]) == (0, True)
+
+
+def test_a_file_replaced_by_as_many_lines_fails_reconcile_by_its_hash(defs, layout, monkeypatch):
+    """Same line count, other bytes (renamed over the landed name after the raw count): the lake
+    parsed bytes that were never counted, and its sha256 says so."""
+    landed = layout.landing / "replaced.jsonl"
+    landed.write_bytes(b"".join(_source(100)))
+    counted = hashlib.sha256(landed.read_bytes()).hexdigest()
+    real = DuckDBEngine.ingest_log_file
+
+    def replaced_before_reading(self, path, *args):
+        other = layout.landing / ".replacement.tmp"
+        other.write_bytes(b"".join(_source(100)).replace(b'"status": 200', b'"status": 404'))
+        os.replace(other, path)
+        return real(self, path, *args)
+
+    monkeypatch.setattr(DuckDBEngine, "ingest_log_file", replaced_before_reading)
+    with dg.instance_for_test() as instance:
+        result = ingest(defs, instance, "replaced.jsonl")
+    check = evaluations(result)[RECONCILE]
+    assert not check.passed
+    assert values(check)["lines_read"] == values(check)["raw_lines"] == 100
+    assert values(check)["file_changed"] is True
+    assert f"sha256 {counted[:16]}" in check.description
 
 
 @pytest.mark.parametrize("stage", ["iter_blocks", "iter_line_batches"])

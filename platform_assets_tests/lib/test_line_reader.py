@@ -1,6 +1,7 @@
 """The line reader and the independent line counter agree on every edge of the line convention."""
 
 import gzip
+import hashlib
 import subprocess
 import zlib
 
@@ -228,3 +229,16 @@ def test_a_pipe_is_read_without_seeking_back(tmp_path, packed):
         reader.join(timeout=30)
         assert counted == [5_000]
         path.unlink()
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "cut gzip"])
+def test_the_reader_hashes_every_landed_byte_it_opened(tmp_path, kind):
+    """The sha256 the lake records is of the bytes the reader opened, damaged tail included."""
+    text = b"".join(b'{"n": %d}\n' % i for i in range(5_000))
+    data = {"plain": text, "gzip": gzip.compress(text)}.get(kind) or gzip.compress(text)[:-4000]
+    path = tmp_path / "landed"
+    path.write_bytes(data)
+    report = ReadReport()
+    for _ in iter_line_batches(path, report):
+        pass
+    assert report.sha256 == hashlib.sha256(data).hexdigest()

@@ -104,15 +104,16 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, stora
 def _lines_reconcile(
     key: str, path: Path, raw_lines: int, raw_sha256: str, result: IngestResult
 ) -> dg.AssetCheckResult:
-    """Lines counted in the raw file = lines read = events + quarantined lines.
+    """Lines counted in the raw file = lines read = events + quarantined lines, and the bytes
+    parsed are the bytes counted (same sha256, when the engine hashed what it read).
 
     On a mismatch the file is hashed again: if it is no longer the file that was counted (it grew,
     shrank or was replaced after the raw count), that is the cause to report, not lost lines.
     """
     accounted = result.events + result.quarantined
-    passed = accounted == raw_lines and result.lines == raw_lines
-    changed = False
-    if not passed:
+    changed = result.sha256 is not None and result.sha256 != raw_sha256
+    passed = accounted == raw_lines and result.lines == raw_lines and not changed
+    if not passed and not changed:
         try:
             changed = file_facts(path).sha256 != raw_sha256
         except OSError:  # gone or unreadable since: it changed as well
@@ -121,8 +122,8 @@ def _lines_reconcile(
         description = None
     elif changed:
         description = (
-            f"file changed since it was counted: {raw_lines} lines counted, {result.lines} read; "
-            "land new content under a new name"
+            f"file changed since it was counted: {raw_lines} lines counted, {result.lines} read "
+            f"(sha256 {raw_sha256[:16]}... counted); land new content under a new name"
         )
     elif accounted < raw_lines:
         description = f"{raw_lines - accounted} lines of {key} are neither events nor quarantined"
