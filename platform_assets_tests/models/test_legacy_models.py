@@ -1,0 +1,60 @@
+"""Models registered by an earlier release still verify, load and predict what they did.
+
+``fixtures/legacy_models`` was written by the platform before its modules moved (skops files name
+the functions they hold by module path, e.g. the ``log1p`` transformer of count features), with the
+probabilities those pipelines gave for 25 sessions recorded beside them at the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
+from platform_assets.lib.training import prepare_features
+
+pytestmark = pytest.mark.unit
+
+LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy_models"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    shutil.copytree(LEGACY, tmp_path / "models")
+    return ModelStore(tmp_path / "models")
+
+
+@pytest.mark.parametrize("version", ["v0001", "v0002"])
+def test_a_model_stored_before_the_move_loads_and_predicts_as_it_did(store: ModelStore, version: str) -> None:
+    registered = json.loads((LEGACY / "registry.json").read_text())
+    entry = next(e for e in registered["versions"] if e["version"] == version)
+    stored = (LEGACY / version / "model.skops").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == entry["sha256"]  # the fixture itself is intact
+
+    store.verify(version)
+    pipeline = store.load(version)
+    expected = pd.read_csv(LEGACY / "expected_probabilities.csv")
+    features = expected.drop(columns=[c for c in expected.columns if c.startswith("proba_")])
+    features["event_date"] = pd.to_datetime(features["event_date"]).dt.date
+    proba = pipeline.predict_proba(prepare_features(features))[:, 1]
+    np.testing.assert_allclose(proba, expected[f"proba_{version}"], rtol=0, atol=1e-12)
+
+
+def test_the_stored_champion_is_still_the_champion(store: ModelStore) -> None:
+    champion = store.champion()
+    assert champion is not None and champion.version == "v0002"
+
+
+def test_a_stored_model_altered_by_one_byte_is_refused(store: ModelStore) -> None:
+    path = store.root / "v0001" / "model.skops"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError):
+        store.load("v0001")
