@@ -259,7 +259,7 @@ def reference_of(design: Design, features: pd.DataFrame) -> tuple[pd.DataFrame, 
     """The reference sample as ``train_model`` keeps it, from the seed's training days: with its
     defaults (the last ~25% of rows held out, the last week before them, 5000 rows at most). The
     model family, logistic regression here because it fits fast, does not change the reference."""
-    from platform_assets.lib.training import train_model
+    from platform_assets.lib.ml.training import train_model
 
     first_eval = design.date(design.prefix_days)
     train = features[(features["strength"] == 0.0) & (features["event_date"] < first_eval)]
@@ -289,7 +289,7 @@ def evaluate_seed(
     """One record per evaluation day: every candidate method's score of every column and, with
     ``reports``, ``compute_drift``'s verdict with ``rule`` (whose scores must equal the sweep's)."""
     from platform_assets.lib import drift
-    from platform_assets.lib.feature_spec import FEATURE_SPEC
+    from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
     started = time.perf_counter()
     reference, info = reference_of(design, features)
@@ -358,7 +358,7 @@ def _scores(
     reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str], categorical: list[str]
 ) -> dict[str, Any]:
     """Every candidate method's score per column, and the columns Evidently's defaults flag."""
-    from platform_assets.lib.drift import column_scores
+    from platform_assets.lib.ml.drift import column_scores
 
     scores: dict[str, dict[str, float]] = {}
     default_drifted = []
@@ -612,8 +612,8 @@ def run(
 ) -> Outcome:
     """Build (or read) every seed's days, compare each evaluation day with its reference, sweep
     the rules on the calibration seeds, and rate ``rule`` (default ``DEFAULT_DRIFT_RULE``)."""
-    from platform_assets.lib.drift import DEFAULT_DRIFT_RULE
-    from platform_assets.lib.feature_spec import FEATURE_SPEC
+    from platform_assets.lib.ml.drift import DEFAULT_DRIFT_RULE
+    from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
     rule = rule or DEFAULT_DRIFT_RULE
     if None in rule.as_dict().values():
@@ -651,7 +651,7 @@ def run(
 
 def _check(outcome: Outcome, design: Design, cache: Path, rule: Any, say: Callable[[str], None]) -> Outcome:
     """The calibration seeds' numbers at another volume: scores only, nothing chosen there."""
-    from platform_assets.lib.feature_spec import FEATURE_SPEC
+    from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
     say(f"volume check: {design.events_per_day:,} events a day, seeds {design.calibration_seeds}")
     records = []
@@ -848,7 +848,7 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
         f"smallest share. The held-out seeds ({', '.join(map(str, design.holdout_seeds))}) were not "
         "looked at before the rule was fixed; their rates are the result.",
         "",
-        "### result: `DEFAULT_DRIFT_RULE` in `platform_assets/lib/drift.py`",
+        "### result: `DEFAULT_DRIFT_RULE` in `platform_assets/lib/ml/drift.py`",
         "",
         f"`DriftRule{tuple(outcome.rule.values())}`: {_rule_text(outcome.rule, n_columns)}.",
         "",

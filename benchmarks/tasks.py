@@ -114,7 +114,7 @@ def _day_tables(engine, day: str, folders: tuple[str, ...], only: tuple[str, ...
     import datetime as dt
 
     from platform_assets.engines.base import PartitionWrite
-    from platform_assets.layers.sql_assets import _views  # the assets' own view mapping
+    from platform_assets.layers.common.sql_assets import _views  # the assets' own view mapping
     from platform_assets.sql import load_folder
 
     partition = dt.date.fromisoformat(day)

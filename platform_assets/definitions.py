@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from platform_assets.freshness import with_freshness
-from platform_assets.jobs import JOBS
+from platform_assets.layers.common.freshness import with_freshness
+from platform_assets.layers.common.jobs import JOBS
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.features.checks import feature_checks
 from platform_assets.layers.lake.assets import lake_ingest

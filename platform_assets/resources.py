@@ -3,8 +3,8 @@
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.engines.spark import SparkEngine
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.settings import PlatformSettings
-from platform_assets.storage import PlatformStorage
 
 
 def build_engine(settings: PlatformSettings) -> PlatformEngine:

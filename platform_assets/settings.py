@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from platform_assets.engines.resource import DEFAULT_AUTO_SPARK_MIN_BYTES
-from platform_assets.freshness import FreshnessWindows
-from platform_assets.lib.retraining import RetrainPolicy
-from platform_assets.quality import QualityThresholds
+from platform_assets.layers.common.freshness import FreshnessWindows
+from platform_assets.layers.common.thresholds import QualityThresholds
+from platform_assets.lib.ml.retraining import RetrainPolicy
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
 ENGINES = ("duckdb", "spark", "auto")

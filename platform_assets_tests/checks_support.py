@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun
 from platform_assets.lib.layout import DataLayout
-from platform_assets.quality import CheckRun
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 

@@ -146,7 +146,7 @@ def test_a_tiny_alarm_run_records_every_day_and_writes_its_section(tmp_path: Pat
     assert len(scores) == len(days) * 10
 
     # The reference is train_model's, on the seed's training days.
-    from platform_assets.lib.training import train_model
+    from platform_assets.lib.ml.training import train_model
 
     features = next((tmp_path / "cache").glob("*/features-seed3.parquet"))
     frame = pd.read_parquet(features)

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from platform_assets.cli import main
+from platform_assets.cli.commands import main
 
 
 def _env(monkeypatch, tmp_path):

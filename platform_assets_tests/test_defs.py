@@ -133,7 +133,7 @@ def test_definitions_load_from_the_environment(monkeypatch, tmp_path):
 
 def test_steps_that_fail_transiently_carry_the_platform_retry_policy(tmp_path):
     """Warehouse writers (lock, disk) and Spark-capable layers retry; the rest fail at once."""
-    from platform_assets.layers.sql_assets import TRANSIENT_RETRY_POLICY
+    from platform_assets.layers.common.sql_assets import TRANSIENT_RETRY_POLICY
 
     defs = build_definitions(PlatformSettings(data_dir=tmp_path))
     policies = {a.op.name: a.op.retry_policy for a in defs.assets}

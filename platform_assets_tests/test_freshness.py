@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from platform_assets.definitions import build_definitions
-from platform_assets.freshness import FreshnessWindows
+from platform_assets.layers.common.freshness import FreshnessWindows
 from platform_assets.settings import load_settings
 
 

@@ -24,9 +24,9 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from platform_assets.definitions import build_definitions
 from platform_assets.lib.layout import DataLayout
-from platform_assets.lib.model_store import TRUSTED_TYPES
-from platform_assets.lib.retraining import RetrainPolicy
-from platform_assets.lib.training import prepare_features
+from platform_assets.lib.ml.model_store import TRUSTED_TYPES
+from platform_assets.lib.ml.retraining import RetrainPolicy
+from platform_assets.lib.ml.training import prepare_features
 from platform_assets.settings import PlatformSettings
 from platform_assets_tests.checks_support import build_days, days, ingest, materialized
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from platform_assets.quality import QualityThresholds
+from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.settings import PlatformSettings, load_settings
 
 DEFAULTS = {

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -32,10 +33,16 @@ from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout
 from platform_assets.sql import SqlDefinition
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 ENGINE_KINDS = ("duckdb", "spark", "auto")
 # Measured in benchmarks/RESULTS.md ("engines"): below this, DuckDB on one machine beats Spark;
 # see README "Choosing the engine" for the figures behind the default.
 DEFAULT_AUTO_SPARK_MIN_BYTES = 8 << 30
+# Feature rows from which training goes to Spark ML under ``auto``: below it scikit-learn in one
+# process is faster (a Spark session alone takes 10-20 s to start).
+DEFAULT_AUTO_SPARK_MIN_ROWS = 2_000_000
 
 
 class PlatformEngine(dg.ConfigurableResource):
@@ -43,19 +50,29 @@ class PlatformEngine(dg.ConfigurableResource):
 
     kind: str = "duckdb"
     auto_spark_min_bytes: int = DEFAULT_AUTO_SPARK_MIN_BYTES
+    auto_spark_min_rows: int = DEFAULT_AUTO_SPARK_MIN_ROWS
     duckdb: DuckDBEngine
     spark: SparkEngine
 
-    def choose(self, input_bytes: int) -> DuckDBEngine | SparkEngine:
-        """The engine for a step that reads ``input_bytes``."""
-        if self.kind not in ENGINE_KINDS:
+    def uses_spark(self, *, input_bytes: int = 0, rows: int = 0, kind: str | None = None) -> bool:
+        """The one ``auto`` rule: Spark for a step that reads at least ``auto_spark_min_bytes`` or
+        ``auto_spark_min_rows`` rows. ``kind`` overrides the configured kind (a run's own choice)."""
+        kind = self.kind if kind is None else kind
+        if kind not in ENGINE_KINDS:
             raise ValueError(
-                f"engine kind {self.kind!r} (PLATFORM_ENGINE or run config resources.engine.config.kind): "
+                f"engine kind {kind!r} (PLATFORM_ENGINE or run config resources.engine.config.kind): "
                 f"expected one of {', '.join(ENGINE_KINDS)}"
             )
-        if self.kind == "spark" or (self.kind == "auto" and input_bytes >= self.auto_spark_min_bytes):
-            return self.spark
-        return self.duckdb
+        big = input_bytes >= self.auto_spark_min_bytes or rows >= self.auto_spark_min_rows
+        return kind == "spark" or (kind == "auto" and big)
+
+    def choose(self, input_bytes: int) -> DuckDBEngine | SparkEngine:
+        """The engine for a step that reads ``input_bytes``."""
+        return self.spark if self.uses_spark(input_bytes=input_bytes) else self.duckdb
+
+    def spark_session(self) -> SparkSession:
+        """The run's Spark session, started on first use (for Spark ML models and training)."""
+        return self.spark.session()
 
     # -- what the layers ask for --------------------------------------------------------------
 

@@ -94,7 +94,7 @@ def _build(layout, definitions: list[SqlDefinition], monkeypatch) -> bool:
     import dagster as dg
 
     from platform_assets.layers import sql_assets
-    from platform_assets.layers.sql_assets import build_sql_assets
+    from platform_assets.layers.common.sql_assets import build_sql_assets
     from platform_assets.resources import build_engine
     from platform_assets.settings import PlatformSettings
 

@@ -87,7 +87,7 @@ def test_concurrent_registrations_all_land(tmp_path):
         import numpy as np, pandas as pd
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
-        from platform_assets.lib.model_store import ModelStore
+        from platform_assets.lib.ml.model_store import ModelStore
         x = pd.DataFrame({{"a": np.arange(20.0)}}); y = (x["a"] > 9).astype(int)
         pipe = Pipeline([("m", LogisticRegression())]).fit(x, y)
         store = ModelStore({str(models)!r})

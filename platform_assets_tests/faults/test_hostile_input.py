@@ -20,10 +20,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from platform_assets.layers.common.metadata import sample_markdown
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw import sensors
 from platform_assets.lib.layout import DataLayout, file_id
-from platform_assets.quality import sample_markdown
-from platform_assets.storage import PlatformStorage
 from platform_assets_tests.faults import support
 
 XSS = '<script>alert("x")</script>'

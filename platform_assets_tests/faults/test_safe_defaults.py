@@ -88,7 +88,7 @@ def test_every_documented_server_command_binds_localhost():
 
 
 def test_no_code_path_unpickles():
-    """Models load through skops with a pinned trust list (``lib/model_store.py``); nothing in the
+    """Models load through skops with a pinned trust list (``lib/ml/model_store.py``); nothing in the
     package imports pickle or a pickle-based loader, or trusts every type."""
     unsafe = re.compile(
         r"^\s*(?:import|from)\s+(?:pickle|cPickle|_pickle|cloudpickle|dill|joblib)\b|"

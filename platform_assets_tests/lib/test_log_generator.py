@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_assets.cli import main
+from platform_assets.cli.commands import main
 from platform_assets.lib.log_formats import JSON_EVENT_FIELDS
 from platform_assets.lib.log_generator import GeneratedFile, generate_logs
 

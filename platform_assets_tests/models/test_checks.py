@@ -5,8 +5,8 @@ import json
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
+from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.layers.models.checks import files_match_registry
-from platform_assets.quality import QualityThresholds
 from platform_assets.settings import PlatformSettings
 from platform_assets_tests.checks_support import check_run, evaluations, materialized, values
 

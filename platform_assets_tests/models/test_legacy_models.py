@@ -8,18 +8,18 @@ probabilities those pipelines gave for 25 sessions recorded beside them at the t
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
-from platform_assets.lib.training import prepare_features
-
-pytestmark = pytest.mark.unit
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore
+from platform_assets.lib.ml.training import prepare_features
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy_models"
 
@@ -44,6 +44,14 @@ def test_a_model_stored_before_the_move_loads_and_predicts_as_it_did(store: Mode
     features["event_date"] = pd.to_datetime(features["event_date"]).dt.date
     proba = pipeline.predict_proba(prepare_features(features))[:, 1]
     np.testing.assert_allclose(proba, expected[f"proba_{version}"], rtol=0, atol=1e-12)
+
+
+def test_the_fixture_names_the_functions_by_their_old_module_path() -> None:
+    with zipfile.ZipFile(LEGACY / "v0001" / "model.skops") as archive:
+        schema = archive.read("schema.json").decode()
+    assert '"__module__": "platform_assets.lib.training"' in schema  # a module that no longer exists
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("platform_assets.lib.training")
 
 
 def test_the_stored_champion_is_still_the_champion(store: ModelStore) -> None:

@@ -1,4 +1,4 @@
-"""The bounded model search of ``lib/training.py``: candidates, selection on a validation period
+"""The bounded model search of ``lib/ml/training.py``: candidates, selection on a validation period
 carved from the training days (never the holdout), the records, train metrics and calibration."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from platform_assets.lib.training import (
+from platform_assets.lib.ml.training import (
     SEARCH_SPACE,
     build_pipeline,
     calibration_bins,
@@ -203,7 +203,7 @@ def test_one_candidate_reproduces_the_former_single_model(features: pd.DataFrame
 
 def test_too_few_training_days_fall_back_openly(features: pd.DataFrame, caplog) -> None:
     two_days = features[_dates(features) <= pd.Timestamp("2026-03-02")]
-    with caplog.at_level(logging.WARNING, logger="platform_assets.lib.training"):
+    with caplog.at_level(logging.WARNING, logger="platform_assets.lib.ml.training"):
         result = train_model(two_days, holdout_days=1, min_rows=100)
     search = result.params["search"]
     assert search["status"] == "skipped" and "1 training day" in search["reason"]

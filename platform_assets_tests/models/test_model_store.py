@@ -1,4 +1,4 @@
-"""``lib/model_store.py``: versions, sha256 registry, trusted skops loading."""
+"""``lib/ml/model_store.py``: versions, sha256 registry, trusted skops loading."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
-from platform_assets.lib.training import (
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore
+from platform_assets.lib.ml.training import (
     FEATURE_SPEC,
     build_pipeline,
     code_version,
@@ -151,7 +151,7 @@ def test_saves_a_training_result(store: ModelStore, data: pd.DataFrame) -> None:
 def test_a_rejected_version_is_kept_on_record_but_is_never_latest(tmp_path):
     from sklearn.dummy import DummyClassifier
 
-    from platform_assets.lib.model_store import ModelStore
+    from platform_assets.lib.ml.model_store import ModelStore
 
     store = ModelStore(tmp_path / "models")
     reference = pd.DataFrame({"x": [1.0, 2.0]})

@@ -1,11 +1,11 @@
-"""``lib/promotion.py``: the promotion gate decided from hand-made scores."""
+"""``lib/ml/promotion.py``: the promotion gate decided from hand-made scores."""
 
 import math
 
 import numpy as np
 import pytest
 
-from platform_assets.lib.promotion import PromotionPolicy, decide, holdout_scores
+from platform_assets.lib.ml.promotion import PromotionPolicy, decide, holdout_scores
 
 BASELINE = {"roc_auc": 0.5, "log_loss": 0.40}
 WINDOW = {"start": "2026-03-10", "end": "2026-03-12", "rows": 900}

@@ -1,4 +1,4 @@
-"""``lib/training.py`` on synthetic session features with a planted signal."""
+"""``lib/ml/training.py`` on synthetic session features with a planted signal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from platform_assets.lib.training import (
+from platform_assets.lib.ml.training import (
     FEATURE_SPEC,
     TrainingDataError,
     build_pipeline,

@@ -1,4 +1,4 @@
-"""``lib/training_spark.py`` against ``lib/training.py`` on the same synthetic features: same split,
+"""``lib/ml/training_spark.py`` against ``lib/ml/training.py`` on the same synthetic features: same split,
 similar metrics, same refusals; Spark models in the model store; the asset's Spark path."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from platform_assets.layers.models.assets import choose_trainer
-from platform_assets.lib.model_store import ModelIntegrityError, ModelStore
-from platform_assets.lib.training import SEARCH_SPACE, TrainingDataError, search_candidates, train_model
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore
+from platform_assets.lib.ml.training import SEARCH_SPACE, TrainingDataError, search_candidates, train_model
 from platform_assets_tests.models.test_training import (
     _no_positive_in_early_days,
     _no_positive_in_last_days,
@@ -60,7 +60,7 @@ def features() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def both(spark, features: pd.DataFrame):
     """scikit-learn and Spark ML logistic regressions on the same rows (each searches the C grid)."""
-    from platform_assets.lib.training_spark import train_model_spark
+    from platform_assets.lib.ml.training_spark import train_model_spark
 
     spark_ml = train_model_spark(spark.createDataFrame(features), kind="logreg")
     return train_model(features, kind="logreg"), spark_ml
@@ -150,7 +150,7 @@ def test_both_trainers_search_the_same_grid_on_the_same_validation_days(both) ->
 @spark_only
 def test_spark_search_tries_both_families_within_the_bound(spark, features: pd.DataFrame) -> None:
     """GBT with 10 trees keeps this short; Spark records candidates as scikit-learn does."""
-    from platform_assets.lib.training_spark import SPARK_MAX_CANDIDATES, train_model_spark
+    from platform_assets.lib.ml.training_spark import SPARK_MAX_CANDIDATES, train_model_spark
 
     result = train_model_spark(spark.createDataFrame(features), max_candidates=2, max_iter=10)
     expected = search_candidates("search", 2, seed=0)
@@ -195,7 +195,7 @@ def test_reference_sample_is_the_last_training_week(both) -> None:
 def test_bad_training_data_is_refused_by_spark_too(
     spark, features: pd.DataFrame, broken: Callable[[pd.DataFrame], pd.DataFrame], message: str
 ) -> None:
-    from platform_assets.lib.training_spark import train_model_spark
+    from platform_assets.lib.ml.training_spark import train_model_spark
 
     frame = broken(features)
     with pytest.raises(TrainingDataError, match=message):
@@ -208,7 +208,7 @@ def test_bad_training_data_is_refused_by_spark_too(
 def test_spark_model_round_trips_through_the_store(
     spark, both, features: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from platform_assets.lib.training_spark import positive_probability
+    from platform_assets.lib.ml.training_spark import positive_probability
 
     _, result = both
     store = ModelStore(tmp_path / "models")

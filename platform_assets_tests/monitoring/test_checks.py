@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.metadata import latest_metadata
 from platform_assets.layers.monitoring.assets import FEATURE_DRIFT
 from platform_assets.layers.monitoring.checks import drift_report_problems, report_well_formed
-from platform_assets.metadata import latest_metadata
 from platform_assets_tests.checks_support import check_run, evaluations, values
 
 SMALL_DATA = {"ops": {"models__conversion_model": {"config": {"min_rows": 100}}}}

@@ -1,4 +1,4 @@
-"""``lib/drift.py``: Evidently's data drift on samples with and without planted shifts."""
+"""``lib/ml/drift.py``: Evidently's data drift on samples with and without planted shifts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from platform_assets.lib.drift import (
+from platform_assets.lib.ml.drift import (
     DEFAULT_DRIFT_RULE,
     EVIDENTLY_DEFAULT_RULE,
     DriftRule,

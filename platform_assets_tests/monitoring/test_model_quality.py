@@ -1,4 +1,4 @@
-"""``lib/model_quality.py``: prediction drift and classification quality read from Evidently,
+"""``lib/ml/model_quality.py``: prediction drift and classification quality read from Evidently,
 checked against scikit-learn computed independently."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from platform_assets.lib.ml.model_quality import ModelReport, compute_model_report
 from sklearn import metrics
-
-from platform_assets.lib.model_quality import ModelReport, compute_model_report
 
 THRESHOLD = 0.5
 

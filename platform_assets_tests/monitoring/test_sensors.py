@@ -15,8 +15,8 @@ from platform_assets.layers.monitoring.sensors import (
     monitor_requests,
     retrain_requests,
 )
-from platform_assets.lib.model_store import ModelStore
-from platform_assets.lib.retraining import RetrainPolicy
+from platform_assets.lib.ml.model_store import ModelStore
+from platform_assets.lib.ml.retraining import RetrainPolicy
 
 POLICY = RetrainPolicy(drift_share=0.5, min_roc_auc=0.6, min_labelled_rows=100)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.lake.assets import EVENTS, LINES_RECONCILE
 from platform_assets.layers.raw import sensors
 from platform_assets.layers.raw.sensors import build_landing_files_sensor, landing_files_sensor
 from platform_assets.lib.layout import DataLayout
-from platform_assets.storage import PlatformStorage
 
 LINE = b'{"ts": "2026-11-20T10:00:00Z", "ip": "192.0.2.1", "path": "/product/1", "status": 200}\n'
 

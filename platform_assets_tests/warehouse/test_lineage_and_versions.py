@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from platform_assets.lib.log_generator import generate_logs
-from platform_assets.lineage import LINEAGE_FILE, column_lineage, trace_all
 from platform_assets.sql import load, load_folder
+from platform_assets.sql.lineage import LINEAGE_FILE, column_lineage, trace_all
 
 DEFINITIONS = {d.name: d for d in [*load_folder("marts"), *load_folder("features")]}
 LAKE_COLUMNS = set(load("lake/events").columns)
@@ -26,7 +26,7 @@ def _deps(table: str) -> dict[str, set[tuple[str, str]]]:
 def test_the_traced_lineage_file_is_up_to_date_with_the_sql():
     """Runs read sql/column_lineage.json; tracing the SQL again must give the same file."""
     committed = json.loads(resources.files("platform_assets.sql").joinpath(LINEAGE_FILE).read_text("utf-8"))
-    assert committed == trace_all(), "stale: run `python -m platform_assets.lineage` and commit the file"
+    assert committed == trace_all(), "stale: run `python -m platform_assets.sql.lineage` and commit the file"
 
 
 def test_lineage_names_the_columns_each_mart_column_is_computed_from():

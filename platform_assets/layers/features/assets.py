@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from platform_assets.layers.sql_assets import build_sql_assets
+from platform_assets.layers.common.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
 SESSION_FEATURES = dg.AssetKey(["features", "session_features"])

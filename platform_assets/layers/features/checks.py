@@ -4,10 +4,10 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun, check, checks_step, offender_result
+from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.features.assets import SESSION_FEATURES
-from platform_assets.layers.sql_checks import identifier, partition_rows, table_checks
-from platform_assets.lib.feature_spec import FEATURE_SPEC
-from platform_assets.quality import CheckRun, check, checks_step, offender_result
+from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 from platform_assets.sql import load
 
 FEATURES_SQL = load("features/session_features")

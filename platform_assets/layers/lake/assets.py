@@ -8,13 +8,13 @@ import dagster as dg
 from platform_assets.engines.base import IngestResult
 from platform_assets.engines.dialect import duckdb_prelude, spark_prelude
 from platform_assets.engines.resource import PlatformEngine
+from platform_assets.layers.common.metadata import latest_metadata, table_metadata
+from platform_assets.layers.common.partitions import log_files
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
 from platform_assets.lib.layout import file_id
 from platform_assets.lib.line_reader import file_facts
-from platform_assets.metadata import latest_metadata, table_metadata
-from platform_assets.partitions import log_files
 from platform_assets.sql import load
-from platform_assets.storage import PlatformStorage
 
 EVENTS = dg.AssetKey(["lake", "events"])
 QUARANTINE = dg.AssetKey(["lake", "quarantine"])

@@ -26,17 +26,17 @@ import dagster as dg
 import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
-from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
-from platform_assets.lib.layout import file_id
-from platform_assets.quality import (
+from platform_assets.layers.common.checks import (
     CheckRun,
     check,
     checks_step,
     offender_result,
     offenders,
     parquet_source,
-    sample_markdown,
 )
+from platform_assets.layers.common.metadata import sample_markdown
+from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
+from platform_assets.lib.layout import file_id
 from platform_assets.sql import load
 
 EVENTS_SQL = load("lake/events")

@@ -36,11 +36,11 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from platform_assets.layers.common.partitions import event_days
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.lake.assets import EVENTS
 from platform_assets.layers.warehouse.assets import mart_assets
 from platform_assets.lib.layout import validate_day
-from platform_assets.partitions import event_days
 
 BUILD_DAY_JOB = "build_day"
 CURSOR_VERSION = 1

@@ -7,9 +7,9 @@ gate ``models/champion``, which moves the registry's champion pointer. A failed 
 decision (both scores and the reason) and the champion stays. ``models/champion`` with
 ``version`` in its config promotes or rolls back to any registered, intact version.
 
-Two trainers share the split, data checks and metrics (``lib/training.py``): scikit-learn in this
+Two trainers share the split, data checks and metrics (``lib/ml/training.py``): scikit-learn in this
 process (skops file), or Spark ML on the ``engine`` resource's Spark session
-(``lib/training_spark.py``) when the feature table has at least ``spark_min_rows`` rows.
+(``lib/ml/training_spark.py``) when the feature table has at least ``spark_min_rows`` rows.
 """
 
 import hashlib
@@ -22,13 +22,13 @@ import dagster as dg
 import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
+from platform_assets.layers.common.metadata import latest_metadata
+from platform_assets.layers.common.storage import PlatformStorage
+from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.layout import sql_string, validate_day
-from platform_assets.lib.model_store import ModelIntegrityError, ModelStore, validate_version
-from platform_assets.lib.promotion import PromotionDecision, PromotionPolicy, decide, holdout_scores
-from platform_assets.metadata import latest_metadata
-from platform_assets.quality import QualityThresholds
-from platform_assets.storage import PlatformStorage
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, validate_version
+from platform_assets.lib.ml.promotion import PromotionDecision, PromotionPolicy, decide, holdout_scores
 
 CONVERSION_MODEL = dg.AssetKey(["models", "conversion_model"])
 CHAMPION = dg.AssetKey(["models", "champion"])
@@ -141,7 +141,7 @@ def conversion_model(
     trainer = choose_trainer(config.trainer, rows, config.spark_min_rows)
     context.log.info(f"{rows} feature rows: training with {trainer} (spark_min_rows {config.spark_min_rows})")
     store = storage.model_store()
-    from platform_assets.lib.training import TrainingDataError, train_model  # scikit-learn: step only
+    from platform_assets.lib.ml.training import TrainingDataError, train_model  # scikit-learn: step only
 
     try:
         if trainer == "spark":
@@ -264,7 +264,7 @@ def _compare_with_champion(
     policy: PromotionPolicy,
 ) -> PromotionDecision:
     """Score the registered challenger and the champion on the challenger's held-out rows."""
-    from platform_assets.lib.scoring import load_scorer
+    from platform_assets.lib.ml.scoring import load_scorer
 
     split = result.split
     holdout = engine.read_frame(
@@ -273,7 +273,7 @@ def _compare_with_champion(
         [split.holdout_start, split.holdout_end],
     )
     labels = holdout["label"].to_numpy(dtype=int)
-    spark = engine.spark.session
+    spark = engine.spark_session
     # the registered file, loaded back through its hash check, is what gets scored
     challenger_scores = holdout_scores(labels, load_scorer(store, challenger, spark).probabilities(holdout))
     champion = store.champion()
@@ -350,7 +350,7 @@ def _train_with_spark(
     folder in parallel (no pass through pandas or the Python driver). On a cluster the data
     directory must be shared storage. The folder is removed when training ends.
     """
-    from platform_assets.lib.training_spark import train_model_spark
+    from platform_assets.lib.ml.training_spark import train_model_spark
 
     export = engine.layout.tmp / "training" / context.run.run_id
     shutil.rmtree(export, ignore_errors=True)
@@ -361,7 +361,7 @@ def _train_with_spark(
                 f"COPY (SELECT * FROM session_features{where}) TO {sql_string(str(export))} "
                 "(FORMAT parquet, PER_THREAD_OUTPUT true)"
             )
-        spark = engine.spark.session()  # the run's session, started on first use
+        spark = engine.spark_session()  # the run's session, started on first use
         return train_model_spark(spark.read.parquet(str(export)), **config.training_args())
     finally:
         shutil.rmtree(export, ignore_errors=True)

@@ -3,9 +3,9 @@ inside the training step, see ``assets.py``; the champion's integrity is checked
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun, check, checks_step
 from platform_assets.layers.models.assets import CHAMPION
-from platform_assets.lib.model_store import ModelIntegrityError
-from platform_assets.quality import CheckRun, check, checks_step
+from platform_assets.lib.ml.model_store import ModelIntegrityError
 
 
 @check(

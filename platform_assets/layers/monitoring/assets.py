@@ -18,13 +18,13 @@ import dagster as dg
 import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
+from platform_assets.layers.common.partitions import event_days
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.models.assets import CHAMPION
 from platform_assets.layers.predictions.assets import SESSION_PREDICTIONS
-from platform_assets.lib.feature_spec import FEATURE_SPEC
-from platform_assets.lib.model_store import ModelIntegrityError, ModelStore, ModelVersion
-from platform_assets.partitions import event_days
-from platform_assets.storage import PlatformStorage
+from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, ModelVersion
 
 FEATURE_DRIFT = dg.AssetKey(["monitoring", "feature_drift"])
 MODEL_PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
@@ -32,7 +32,7 @@ MODEL_PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
 
 class DriftConfig(dg.Config):
     """Dataset drift is declared when at least this share of feature columns drifted (empty: the
-    calibrated rule's share, ``lib/drift.py`` DEFAULT_DRIFT_RULE)."""
+    calibrated rule's share, ``lib/ml/drift.py`` DEFAULT_DRIFT_RULE)."""
 
     drift_share_threshold: float | None = None
 
@@ -82,7 +82,7 @@ def feature_drift(
     context: dg.AssetExecutionContext, config: DriftConfig, engine: PlatformEngine, storage: PlatformStorage
 ) -> dg.MaterializeResult:
     """Evidently data-drift report (HTML + JSON) of the day's features vs the champion's training sample."""
-    from platform_assets.lib.drift import compute_drift  # imports Evidently (slow): only when run
+    from platform_assets.lib.ml.drift import compute_drift  # imports Evidently (slow): only when run
 
     day = _champion_day(context, storage)
     current = engine.read_frame(
@@ -134,8 +134,8 @@ def model_performance(
 ) -> dg.MaterializeResult:
     """Evidently report of the day's predictions vs the champion's on its training sample:
     prediction drift, and classification quality once the day's labels exist."""
-    from platform_assets.lib.model_quality import compute_model_report  # Evidently: only when run
-    from platform_assets.lib.scoring import load_scorer
+    from platform_assets.lib.ml.scoring import load_scorer
+    from platform_assets.lib.ml.model_quality import compute_model_report  # Evidently: only when run
 
     day = _champion_day(context, storage)
     current = engine.read_frame(
@@ -154,7 +154,7 @@ def model_performance(
             "re-materialize predictions/session_predictions for the day first"
         )
     try:
-        scorer = load_scorer(day.store, day.champion.version, engine.spark.session)
+        scorer = load_scorer(day.store, day.champion.version, engine.spark_session)
         reference = day.store.reference(day.champion.version)
     except ModelIntegrityError as error:
         raise dg.Failure(f"the champion {day.champion.version} cannot be used: {error}") from None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun, check, checks_step
+from platform_assets.layers.common.metadata import latest_metadata
 from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
-from platform_assets.metadata import latest_metadata
-from platform_assets.quality import CheckRun, check, checks_step
 
 
 def report_file_problems(recorded: dict) -> list[str]:

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from platform_assets.jobs import build_day_job, monitor_day_job, train_job
+from platform_assets.layers.common.jobs import build_day_job, monitor_day_job, train_job
+from platform_assets.layers.common.partitions import event_days
 from platform_assets.layers.lake.sensors import read_cursor, write_cursor
 from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
-from platform_assets.lib.model_store import ModelStore
-from platform_assets.lib.retraining import RetrainPolicy
-from platform_assets.partitions import event_days
+from platform_assets.lib.ml.model_store import ModelStore
+from platform_assets.lib.ml.retraining import RetrainPolicy
 
 TRAIN_JOB = train_job.name
 MODEL_OP = "models__conversion_model"

@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 
 from platform_assets.engines.resource import PlatformEngine
+from platform_assets.layers.common.metadata import table_metadata
+from platform_assets.layers.common.partitions import event_days
+from platform_assets.layers.common.sql_assets import TRANSIENT_RETRY_POLICY, WAREHOUSE_POOL
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.models.assets import CHAMPION
-from platform_assets.layers.sql_assets import TRANSIENT_RETRY_POLICY, WAREHOUSE_POOL
-from platform_assets.lib.model_store import ModelIntegrityError
-from platform_assets.metadata import table_metadata
-from platform_assets.partitions import event_days
+from platform_assets.lib.ml.model_store import ModelIntegrityError
 from platform_assets.sql import SqlDefinition
-from platform_assets.storage import PlatformStorage
 
 SESSION_PREDICTIONS = dg.AssetKey(["predictions", "session_predictions"])
 COLUMNS = {
@@ -68,7 +68,7 @@ def session_predictions(
     context: dg.AssetExecutionContext, engine: PlatformEngine, storage: PlatformStorage
 ) -> dg.MaterializeResult:
     """Every session of the day scored by the champion model, with the model version on each row."""
-    from platform_assets.lib.scoring import load_scorer  # scikit-learn: imported by the step only
+    from platform_assets.lib.ml.scoring import load_scorer  # scikit-learn: imported by the step only
 
     day = context.partition_key
     store = storage.model_store()
@@ -79,7 +79,7 @@ def session_predictions(
             allow_retries=False,  # TRANSIENT_RETRY_POLICY cannot change this
         )
     try:
-        scorer = load_scorer(store, champion.version, engine.spark.session)
+        scorer = load_scorer(store, champion.version, engine.spark_session)
     except ModelIntegrityError as error:
         raise dg.Failure(
             f"the champion {champion.version} cannot be used: {error}", allow_retries=False

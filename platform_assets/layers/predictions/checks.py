@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun, check, checks_step, offender_result
 from platform_assets.layers.predictions.assets import SESSION_PREDICTIONS
-from platform_assets.quality import CheckRun, check, checks_step, offender_result
 
 _ONE_PER_SESSION_SQL = """
 WITH f AS (SELECT session_id FROM main.session_features WHERE event_date = CAST($1 AS DATE)),

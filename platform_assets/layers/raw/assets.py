@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.partitions import log_files
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.lib.line_reader import file_facts
-from platform_assets.partitions import log_files
-from platform_assets.storage import PlatformStorage
 
 LOG_FILES = dg.AssetKey(["raw", "log_files"])
 

@@ -4,9 +4,9 @@ import re
 
 import dagster as dg
 
+from platform_assets.layers.common.checks import CheckRun, check, checks_step
+from platform_assets.layers.common.metadata import latest_metadata
 from platform_assets.layers.raw.assets import LOG_FILES
-from platform_assets.metadata import latest_metadata
-from platform_assets.quality import CheckRun, check, checks_step
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

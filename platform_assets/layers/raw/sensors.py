@@ -78,6 +78,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.layers.common.partitions import log_files
+from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
 from platform_assets.lib.layout import (
     IN_PROGRESS_SUFFIXES,
@@ -86,8 +88,6 @@ from platform_assets.lib.layout import (
     file_id,
     validate_file_key,
 )
-from platform_assets.partitions import log_files
-from platform_assets.storage import PlatformStorage
 
 INGEST_JOB = "ingest_log_file"
 CURSOR_VERSION = 1

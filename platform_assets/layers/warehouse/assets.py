@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_assets.layers.sql_assets import build_sql_assets
+from platform_assets.layers.common.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
 mart_assets = [build_sql_assets(load_folder("marts"), "warehouse", {"duckdb", "spark", "sql"})]

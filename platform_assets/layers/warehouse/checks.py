@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from platform_assets.engines.resource import PlatformEngine
-from platform_assets.layers.lake.checks import EVENT_TYPES
-from platform_assets.layers.sql_checks import identifier, partition_rows, table_checks
-from platform_assets.quality import (
+from platform_assets.layers.common.checks import (
     Check,
     CheckRun,
     check,
@@ -21,8 +19,10 @@ from platform_assets.quality import (
     offender_result,
     offenders,
     parquet_source,
-    sample_markdown,
 )
+from platform_assets.layers.common.metadata import sample_markdown
+from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
+from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.sql import load, load_folder
 
 LAYER = "warehouse"

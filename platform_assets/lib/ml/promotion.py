@@ -2,7 +2,7 @@
 
 A challenger replaces the champion only when every gate passes:
 
-- ``beats_baseline``: it beats a prior-only baseline on its holdout (``lib/training.py``);
+- ``beats_baseline``: it beats a prior-only baseline on its holdout (``lib/ml/training.py``);
 - ``metric_floor``: its holdout ROC AUC reaches an absolute floor;
 - ``beats_champion``: on the *same* held-out rows, it beats the current champion's score on the
   policy's metric by at least the margin (no champion yet: passes, the first accepted model wins).

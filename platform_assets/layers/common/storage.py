@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.lib.layout import DataLayout
-from platform_assets.lib.model_store import ModelStore
+from platform_assets.lib.ml.model_store import ModelStore
 
 
 class PlatformStorage(dg.ConfigurableResource):

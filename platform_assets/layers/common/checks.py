@@ -1,7 +1,5 @@
-"""What every layer's asset checks share: thresholds, how checks are declared and run, helpers.
+"""How every layer declares and runs its asset checks.
 
-- :class:`QualityThresholds`, the ``quality`` resource: limits read from ``PLATFORM_<FIELD>``
-  environment variables with the other settings, validated there.
 - :func:`check` declares one check (asset, name, blocking, description) around a function of a
   :class:`CheckRun` and a partition key; :func:`checks_step` runs a layer's checks in one Dagster
   step (each is still its own check in Dagster), over each day of a backfill range if need be.
@@ -10,8 +8,6 @@
 - Helpers turn offending rows into metadata: how many, and a small markdown sample.
 """
 
-import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,84 +15,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
-import pydantic
 
 from platform_assets.engines.resource import PlatformEngine
+from platform_assets.layers.common.metadata import sample_markdown
+from platform_assets.layers.common.storage import PlatformStorage
+from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.lib.layout import sql_string
-from platform_assets.storage import PlatformStorage
-
-SAMPLE_ROWS = 5
-_CELL_CHARS = 80
-
-
-class QualityThresholds(dg.ConfigurableResource):
-    """Limits applied by the asset checks; each field is read from ``PLATFORM_<FIELD>``."""
-
-    # lake/events:quarantine_share: WARN above the first share, ERROR (blocking) above the second.
-    quarantine_warn_share: float = 0.01
-    quarantine_error_share: float = 0.25
-    # lake/events:no_future_timestamps: events later than now + this many hours are flagged.
-    future_tolerance_hours: float = 24.0
-    # warehouse/daily_traffic:hourly_5xx_share: an hour with at least this many requests whose
-    # share of 5xx answers is above the share is flagged (WARN).
-    hourly_5xx_share: float = 0.5
-    hourly_5xx_min_requests: int = 20
-    # models/conversion_model:metric_floor: the holdout ROC AUC must reach this.
-    model_min_roc_auc: float = 0.55
-
-    @pydantic.model_validator(mode="after")
-    def _in_range(self) -> "QualityThresholds":
-        problem = threshold_problem(self.model_dump())
-        if problem:
-            raise ValueError(problem)
-        return self
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "QualityThresholds":
-        """Thresholds from ``PLATFORM_<FIELD>`` variables; unset or blank ones keep their default.
-        Invalid values raise a ValueError naming the variable."""
-        values: dict[str, float | int] = {}
-        for name, info in cls.model_fields.items():
-            raw = environ.get(env_name(name), "").strip()
-            if not raw:
-                values[name] = info.default
-                continue
-            kind = int if info.annotation is int else float
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                expected = "an integer" if kind is int else "a number"
-                raise ValueError(f"{env_name(name)}={raw!r}: expected {expected}") from None
-        problem = threshold_problem(values)
-        if problem:  # raised here, plainly, rather than wrapped by pydantic
-            raise ValueError(problem)
-        return cls(**values)
-
-
-def threshold_problem(values: Mapping[str, float]) -> str | None:
-    """Why these threshold values are unacceptable (naming the variable), or None."""
-    for name in ("quarantine_warn_share", "quarantine_error_share", "hourly_5xx_share", "model_min_roc_auc"):
-        value = values[name]
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            return f"{env_name(name)}={value!r}: expected a number between 0 and 1"
-    warn, error = values["quarantine_warn_share"], values["quarantine_error_share"]
-    if not warn < error:
-        return (
-            f"{env_name('quarantine_warn_share')}={warn!r} must be below "
-            f"{env_name('quarantine_error_share')}={error!r}"
-        )
-    hours = values["future_tolerance_hours"]
-    if not (math.isfinite(hours) and hours >= 0):
-        return f"{env_name('future_tolerance_hours')}={hours!r}: expected a number of hours >= 0"
-    requests = values["hourly_5xx_min_requests"]
-    if requests < 1:
-        return f"{env_name('hourly_5xx_min_requests')}={requests!r}: expected an integer >= 1"
-    return None
-
-
-def env_name(field: str) -> str:
-    """The environment variable of a threshold field."""
-    return f"PLATFORM_{field.upper()}"
 
 
 def parquet_source(paths: Sequence[Path], types: Mapping[str, str], filename: bool = False) -> str:
@@ -137,26 +61,6 @@ def offender_result(
         metadata={count_name: count, **metadata, "sample": sample},
         description=failure.format(count=count) if count else None,
     )
-
-
-def sample_markdown(rows: pd.DataFrame, limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
-    """The first ``limit`` rows as a markdown table (long cells cut), for check metadata."""
-    head = rows.head(limit).astype(object)
-    for column in head.columns:
-        head[column] = [_cell(v) for v in head[column]]
-    return dg.MetadataValue.md(head.to_markdown(index=False) if len(head) else "(none)")
-
-
-def _cell(value: object) -> str:
-    try:
-        missing = bool(pd.isna(value))
-    except (TypeError, ValueError):  # a list or array cell
-        missing = False
-    if missing:
-        return "NULL"
-    # cells carry user data (raw lines, paths, agents): HTML in them is shown, never run
-    text = html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
 
 
 @dataclass

@@ -114,7 +114,7 @@ def _add_generate_logs(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from platform_assets.demo import DemoError, DemoOptions, format_report, run_demo
+    from platform_assets.cli.demo import DemoError, DemoOptions, format_report, run_demo
     from platform_assets.settings import load_settings
 
     settings = load_settings()
@@ -177,9 +177,9 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 def _cmd_register_files(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from platform_assets.layers.common.partitions import log_files
     from platform_assets.layers.raw.sensors import file_key_problem
     from platform_assets.lib.layout import DataLayout
-    from platform_assets.partitions import log_files
     from platform_assets.settings import load_settings
 
     layout = DataLayout(load_settings().data_dir)
@@ -229,7 +229,7 @@ def _add_register_files(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from platform_assets.lib.layout import DataLayout
-    from platform_assets.lib.model_store import ModelStore
+    from platform_assets.lib.ml.model_store import ModelStore
     from platform_assets.settings import load_settings
 
     store = ModelStore(DataLayout(load_settings().data_dir).models)
@@ -272,7 +272,7 @@ def _cmd_models_promote(args: argparse.Namespace) -> int:
 
     from platform_assets.layers.models.assets import CHAMPION, promote_version
     from platform_assets.lib.layout import DataLayout
-    from platform_assets.lib.model_store import ModelStore
+    from platform_assets.lib.ml.model_store import ModelStore
     from platform_assets.settings import load_settings
 
     store = ModelStore(DataLayout(load_settings().data_dir).models)

@@ -16,10 +16,10 @@ import duckdb
 
 from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
 from platform_assets.engines.resource import PlatformEngine
-from platform_assets.lineage import column_lineage
-from platform_assets.metadata import table_metadata
-from platform_assets.partitions import event_days
+from platform_assets.layers.common.metadata import table_metadata
+from platform_assets.layers.common.partitions import event_days
 from platform_assets.sql import SqlDefinition
+from platform_assets.sql.lineage import column_lineage
 
 # Assets that write the warehouse file share one pool: DuckDB allows a single writer per file.
 WAREHOUSE_POOL = "warehouse"

@@ -57,15 +57,23 @@ REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = 2  # 2 added "champion" and "decisions"; a format-1 file reads as no champion
 VERSION_PATTERN = re.compile(r"^v\d{4,}$", re.ASCII)  # ASCII: no other digits
 
-# Types skops does not trust by default that the pipelines of lib/training.py contain (checked
+# Types skops does not trust by default that the pipelines of lib/ml/training.py contain (checked
 # with skops.io.get_untrusted_types on both kinds). Pinned here on purpose: a file that needs any
 # other type is refused instead of being trusted blindly.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
-    "platform_assets.lib.training.log1p_nonnegative",  # FunctionTransformer on count features
+    "platform_assets.lib.ml.training.log1p_nonnegative",  # FunctionTransformer on count features
     "pandas._libs.missing.NAType",  # SimpleImputer(missing_values=pd.NA) for categories
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
+
+
+# Functions that moved since models were saved, old dotted name -> new. A skops file names each
+# function it holds by module path; after the file's sha256 is verified, these names are read as
+# their new ones (never anything else), so models registered before a move still load.
+MOVED_TYPES: dict[str, str] = {
+    "platform_assets.lib.training.log1p_nonnegative": "platform_assets.lib.ml.training.log1p_nonnegative",
+}
 
 
 class ModelIntegrityError(RuntimeError):
@@ -188,7 +196,7 @@ class ModelStore:
         import skops.io as sio
         from sklearn.pipeline import Pipeline
 
-        pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
+        pipeline = sio.loads(_with_moved_types(data), trusted=list(TRUSTED_TYPES))
         if not isinstance(pipeline, Pipeline):
             raise ModelIntegrityError(f"model {version} holds a {type(pipeline).__name__}")
         return pipeline
@@ -491,3 +499,39 @@ def _json_default(value: Any) -> Any:
 
 def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, indent=2, sort_keys=True, default=_json_default).encode("utf-8")
+
+
+def _with_moved_types(data: bytes) -> bytes:
+    """The skops archive with each function of :data:`MOVED_TYPES` named by its new module path
+    (the same bytes when it names none)."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        moved = 0
+
+        def rename(node: Any) -> None:
+            nonlocal moved
+            if isinstance(node, dict):
+                old = f"{node.get('__module__')}.{node.get('__class__')}"
+                if old in MOVED_TYPES:
+                    module, _, name = MOVED_TYPES[old].rpartition(".")
+                    node["__module__"], node["__class__"] = module, name
+                    moved += 1
+                for value in node.values():
+                    rename(value)
+            elif isinstance(node, list):
+                for value in node:
+                    rename(value)
+
+        rename(schema)
+        if not moved:
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as copy:
+            for item in archive.infolist():
+                payload = (
+                    json.dumps(schema).encode() if item.filename == "schema.json" else archive.read(item)
+                )
+                copy.writestr(item, payload)
+        return out.getvalue()

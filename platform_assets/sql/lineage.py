@@ -6,7 +6,7 @@ result is Dagster's ``dagster/column_lineage``. Columns computed from no input c
 ``count(*)``, a constant) have no entry.
 
 Tracing takes about 0.4 s per table, too slow for every run, so it is done when the SQL changes:
-``python -m platform_assets.lineage`` writes ``sql/column_lineage.json`` (committed, shipped with
+``python -m platform_assets.sql.lineage`` writes ``sql/column_lineage.json`` (committed, shipped with
 the package), and runs only read that file. A test traces again and fails if the file is stale.
 """
 
@@ -70,7 +70,7 @@ def column_lineage(definition: SqlDefinition) -> dg.TableColumnLineage:
     traced = _traced().get(definition.name)
     if traced is None:
         raise LookupError(
-            f"no column lineage traced for {definition.name!r}: run `python -m platform_assets.lineage`"
+            f"no column lineage traced for {definition.name!r}: run `python -m platform_assets.sql.lineage`"
         )
     return dg.TableColumnLineage(
         deps_by_column={
@@ -85,7 +85,7 @@ def column_lineage(definition: SqlDefinition) -> dg.TableColumnLineage:
 
 def main() -> int:
     """Trace every table and write ``sql/column_lineage.json``."""
-    target = Path(__file__).parent / "sql" / LINEAGE_FILE
+    target = Path(__file__).parent / LINEAGE_FILE
     target.write_text(json.dumps(trace_all(), indent=1, sort_keys=True) + "\n", "utf-8")
     print(f"wrote {target}")
     return 0

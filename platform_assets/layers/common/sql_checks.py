@@ -12,7 +12,7 @@ import re
 
 import dagster as dg
 
-from platform_assets.quality import Check, CheckRun, check, offender_result
+from platform_assets.layers.common.checks import Check, CheckRun, check, offender_result
 from platform_assets.sql import SqlDefinition
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

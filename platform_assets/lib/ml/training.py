@@ -40,7 +40,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from platform_assets.lib.feature_spec import FEATURE_SPEC, FeatureSpec
+from platform_assets.lib.ml.feature_spec import FEATURE_SPEC, FeatureSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Train the conversion model with Spark ML when the feature table is too large for one process.
 
-Same contract as :func:`platform_assets.lib.training.train_model`: the same checks on the table
-(:func:`~platform_assets.lib.training.check_profile`), the same time split computed from rows per
-day (:func:`~platform_assets.lib.training.holdout_start`), the same metric definitions
-(:func:`~platform_assets.lib.training.evaluate_probabilities`) and the same prior-only baseline.
+Same contract as :func:`platform_assets.lib.ml.training.train_model`: the same checks on the table
+(:func:`~platform_assets.lib.ml.training.check_profile`), the same time split computed from rows per
+day (:func:`~platform_assets.lib.ml.training.holdout_start`), the same metric definitions
+(:func:`~platform_assets.lib.ml.training.evaluate_probabilities`) and the same prior-only baseline.
 Spark computes the profile and rows per day with aggregations; only small results reach the
 driver, plus ``(label, probability)`` of the held-out rows (and of at most
 ``threshold_rows`` training rows, on which the F1 threshold is chosen) for the metrics.
@@ -15,7 +15,7 @@ then LogisticRegression (``kind="logreg"``) or GBTClassifier (``kind="hgb"``). D
 no grouping of infrequent categories (scikit-learn's ``min_frequency``), Spark's median is
 approximate (relative error 0.001). No Dagster here; pyspark is imported by the caller's session.
 
-The model search is the scikit-learn trainer's (same :data:`~platform_assets.lib.training.SEARCH_SPACE`,
+The model search is the scikit-learn trainer's (same :data:`~platform_assets.lib.ml.training.SEARCH_SPACE`,
 candidate order, validation period and selection rule, same candidate records); the preprocessing
 is fitted once on the fit days and shared by every candidate. Spark fits are slower, so the
 default bound is :data:`SPARK_MAX_CANDIDATES`.
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from platform_assets.lib.feature_spec import FEATURE_SPEC, FeatureSpec
-from platform_assets.lib.training import (
+from platform_assets.lib.ml.feature_spec import FEATURE_SPEC, FeatureSpec
+from platform_assets.lib.ml.training import (
     MODEL_KINDS,
     SEARCH,
     Candidate,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from platform_assets.lib.drift import DEFAULT_DRIFT_RULE
+from platform_assets.lib.ml.drift import DEFAULT_DRIFT_RULE
 
 # The share the drift alarm was calibrated with (benchmarks/RESULTS.md, "drift alarm").
 DEFAULT_DRIFT_SHARE = DEFAULT_DRIFT_RULE.drift_share

@@ -20,9 +20,9 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
+from platform_assets.layers.common.partitions import event_days
 from platform_assets.lib.layout import DataLayout
 from platform_assets.lib.log_generator import generate_logs
-from platform_assets.partitions import event_days
 from platform_assets.settings import PlatformSettings
 
 MODEL_OP = "models__conversion_model"

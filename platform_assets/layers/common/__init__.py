@@ -1,0 +1,1 @@
+"""What every layer uses: checks framework, metadata, partitions, jobs, freshness, SQL asset factory."""
