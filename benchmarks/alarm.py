@@ -288,7 +288,7 @@ def evaluate_seed(
 ) -> list[dict[str, Any]]:
     """One record per evaluation day: every candidate method's score of every column and, with
     ``reports``, ``compute_drift``'s verdict with ``rule`` (whose scores must equal the sweep's)."""
-    from platform_assets.lib import drift
+    from platform_assets.lib.ml import drift
     from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
     started = time.perf_counter()

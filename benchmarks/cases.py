@@ -170,7 +170,7 @@ def orchestration(opts: Options) -> Case:
         "The CLI row starts two processes (`--select 'group:raw or group:lake' --partition FILE`, "
         "then `'group:warehouse or group:features' --partition DAY`) with PLATFORM_DATA_DIR and "
         "DAGSTER_HOME in temp dirs, the file's dynamic partition added beforehand; its dagster.yaml "
-        "is `platform_assets/instance.yaml` (else telemetry off and `concurrency: pools: "
+        "is `platform_assets/deploy/instance.yaml` (else telemetry off and `concurrency: pools: "
         "default_limit: 1`: without a pool limit, marts run as parallel steps fail on the warehouse "
         "file's lock). The note names the executor the definitions use. The model and drift assets "
         "need several days and a trained model, so they are not part of it."

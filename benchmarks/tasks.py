@@ -433,7 +433,7 @@ def _instance_yaml() -> str:
     writer at a time (without a pool limit, parallel mart steps fail on DuckDB's file lock)."""
     from importlib import resources
 
-    shipped = resources.files("platform_assets").joinpath("instance.yaml")
+    shipped = resources.files("platform_assets").joinpath("deploy", "instance.yaml")
     if shipped.is_file():
         return shipped.read_text("utf-8")
     return "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import dagster as dg
 
 from platform_assets.layers.common.freshness import with_freshness
@@ -24,6 +26,7 @@ from platform_assets.layers.raw.sensors import build_landing_files_sensor
 from platform_assets.layers.warehouse.assets import mart_assets
 from platform_assets.layers.warehouse.checks import warehouse_checks
 from platform_assets.lib.layout import DataLayout
+from platform_assets.lib.ml.retraining import RetrainPolicy
 from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
 
@@ -61,7 +64,9 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
             build_landing_files_sensor(minimum_interval_seconds=interval),
             build_lake_days_sensor(minimum_interval_seconds=interval),
             build_monitor_sensor(models, minimum_interval_seconds=interval),
-            build_retrain_sensor(models, settings.retrain, minimum_interval_seconds=interval),
+            build_retrain_sensor(
+                models, RetrainPolicy(**asdict(settings.retrain)), minimum_interval_seconds=interval
+            ),
         ],
         resources=build_resources(settings),
         # DuckDB already uses every core inside a step, and one process may write the warehouse

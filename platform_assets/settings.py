@@ -1,25 +1,34 @@
-"""Platform settings from the environment, read once by whoever builds the definitions.
+"""Platform settings: plain values parsed from the environment and validated in one place.
 
-Nothing here runs at import time: :func:`load_settings` is called inside the definitions factory
-(and by the CLI), so tests build definitions from explicit settings instead.
+A leaf: it imports nothing from the package, so loading settings loads neither Dagster nor DuckDB.
+Nothing runs at import time: :func:`load_settings` is called by the definitions factory and the
+CLI, and ``resources.py`` / ``definitions.py`` build resources and policies from these values.
+A bad value raises a ``ValueError`` that names its variable, when the settings load.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-from platform_assets.engines.resource import DEFAULT_AUTO_SPARK_MIN_BYTES
-from platform_assets.layers.common.freshness import FreshnessWindows
-from platform_assets.layers.common.thresholds import QualityThresholds
-from platform_assets.lib.ml.retraining import RetrainPolicy
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
 ENGINES = ("duckdb", "spark", "auto")
-ENVIRONMENTS = ("local",)
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+# auto: Spark for a step that reads at least this many bytes. Measured in benchmarks/RESULTS.md
+# ("engines"): below it, DuckDB on one machine beats Spark.
+DEFAULT_AUTO_SPARK_MIN_BYTES = 8 << 30
+# auto: Spark ML for training on at least this many feature rows; below it scikit-learn in one
+# process is faster (a Spark session alone takes 10-20 s to start).
+DEFAULT_AUTO_SPARK_MIN_ROWS = 2_000_000
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+# What DuckDB's memory_limit accepts: a positive size with a unit, or a share of the machine's memory.
+_MEMORY_UNITS = "b|bytes?|k|kb|kilobytes?|m|mb|megabytes?|g|gb|gigabytes?|t|tb|terabytes?|kib|mib|gib|tib"
+_MEMORY_SIZE = re.compile(rf"(?P<number>\d+(\.\d*)?|\.\d+)\s*(?P<unit>{_MEMORY_UNITS}|%)", re.IGNORECASE)
+_MIN_FRESHNESS_HOURS = 1 / 60  # Dagster's smallest freshness window: one minute
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class SparkSettings:
                 )
             conf[key.strip()] = value.strip()
         partitions = env.get("PLATFORM_SPARK_SHUFFLE_PARTITIONS", "8").strip()
-        if not (partitions.isascii() and partitions.isdigit()) or int(partitions) < 1:
+        if not _is_whole(partitions) or int(partitions) < 1:
             raise ValueError(
                 f"PLATFORM_SPARK_SHUFFLE_PARTITIONS={partitions!r}: expected a whole number >= 1"
             )
@@ -59,54 +68,166 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """Limits the asset checks apply, each from ``PLATFORM_<FIELD>`` (the ``quality`` resource)."""
+
+    # lake/events:quarantine_share: WARN above the first share, ERROR (blocking) above the second.
+    quarantine_warn_share: float = 0.01
+    quarantine_error_share: float = 0.25
+    # lake/events:no_future_timestamps: events later than now + this many hours are flagged.
+    future_tolerance_hours: float = 24.0
+    # warehouse/daily_traffic:hourly_5xx_share: an hour with at least this many requests whose
+    # share of 5xx answers is above the share is flagged (WARN).
+    hourly_5xx_share: float = 0.5
+    hourly_5xx_min_requests: int = 20
+    # models/conversion_model:metric_floor: the holdout ROC AUC must reach this.
+    model_min_roc_auc: float = 0.55
+
+    def __post_init__(self) -> None:
+        for name in (
+            "quarantine_warn_share",
+            "quarantine_error_share",
+            "hourly_5xx_share",
+            "model_min_roc_auc",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"PLATFORM_{name.upper()}={value!r}: expected a number between 0 and 1")
+        warn, error = self.quarantine_warn_share, self.quarantine_error_share
+        if not warn < error:
+            raise ValueError(
+                f"PLATFORM_QUARANTINE_WARN_SHARE={warn!r} must be below "
+                f"PLATFORM_QUARANTINE_ERROR_SHARE={error!r}"
+            )
+        hours = self.future_tolerance_hours
+        if not (math.isfinite(hours) and hours >= 0):
+            raise ValueError(f"PLATFORM_FUTURE_TOLERANCE_HOURS={hours!r}: expected a number of hours >= 0")
+        requests = self.hourly_5xx_min_requests
+        if requests < 1:
+            raise ValueError(f"PLATFORM_HOURLY_5XX_MIN_REQUESTS={requests!r}: expected an integer >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> QualitySettings:
+        return cls(**_numbers(env, cls, "PLATFORM_", whole="an integer", number="a number"))
+
+
+@dataclass(frozen=True)
+class FreshnessSettings:
+    """Hours after which an asset is stale: daily layers (a day plus two hours of grace) and the
+    weekly-retrained model (``PLATFORM_FRESHNESS_DAILY_HOURS`` / ``_MODEL_HOURS``)."""
+
+    daily_hours: float = 26.0
+    model_hours: float = 8 * 24.0
+
+    def __post_init__(self) -> None:
+        for name in ("daily_hours", "model_hours"):
+            hours = getattr(self, name)
+            if not (math.isfinite(hours) and hours >= _MIN_FRESHNESS_HOURS):
+                raise ValueError(
+                    f"PLATFORM_FRESHNESS_{name.upper()}={hours!r}: "
+                    "expected a number of hours of at least 1/60"
+                )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FreshnessSettings:
+        return cls(**_numbers(env, cls, "PLATFORM_FRESHNESS_", number="a number of hours"))
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """When monitoring requests a retraining run (``PLATFORM_RETRAIN_<FIELD>``)."""
+
+    # The share the drift alarm was calibrated with (benchmarks/RESULTS.md, "drift alarm").
+    drift_share: float = 0.2
+    min_roc_auc: float = 0.6
+    min_labelled_rows: int = 200
+    holdout_days: int = 2  # the retraining run's held-out days (the newest)
+
+    def __post_init__(self) -> None:
+        for name in ("drift_share", "min_roc_auc"):
+            value = getattr(self, name)
+            if _not_number(value) or not (math.isfinite(value) and 0 < value <= 1):
+                raise ValueError(f"PLATFORM_RETRAIN_{name.upper()}={value!r}: expected a number in (0, 1]")
+        for name in ("min_labelled_rows", "holdout_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"PLATFORM_RETRAIN_{name.upper()}={value!r}: expected a whole number >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RetrainSettings:
+        return cls(**_numbers(env, cls, "PLATFORM_RETRAIN_", whole="a whole number", number="a number"))
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
-    """Where the platform keeps its state, which engine runs SQL, and which environment it is."""
+    """Where the platform keeps its state, which engine runs SQL, and the limits it applies."""
 
     data_dir: Path
     engine: str = "duckdb"
     # auto: Spark when a step reads at least this many bytes (PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES)
     auto_spark_min_bytes: int = DEFAULT_AUTO_SPARK_MIN_BYTES
+    # auto: Spark ML when training reads at least this many feature rows (PLATFORM_MODEL_SPARK_MIN_ROWS)
+    auto_spark_min_rows: int = DEFAULT_AUTO_SPARK_MIN_ROWS
     spark: SparkSettings = field(default_factory=SparkSettings)
-    env: str = "local"
-    duckdb_memory_limit: str = "2GB"
-    duckdb_threads: int = 0
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    duckdb_threads: int = 0  # 0: DuckDB's default, one thread per core
     # Seconds between two ticks of each sensor (short in development and end-to-end tests).
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
-    # Asset-check thresholds (PLATFORM_QUARANTINE_WARN_SHARE, ...), validated when built.
-    quality: QualityThresholds = field(default_factory=QualityThresholds)
-    # Freshness policies' windows (PLATFORM_FRESHNESS_DAILY_HOURS, PLATFORM_FRESHNESS_MODEL_HOURS).
-    freshness: FreshnessWindows = field(default_factory=FreshnessWindows)
-    # When monitoring requests a retraining run (PLATFORM_RETRAIN_DRIFT_SHARE, ...).
-    retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
+    retrain: RetrainSettings = field(default_factory=RetrainSettings)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"PLATFORM_ENGINE={self.engine!r}: expected one of {', '.join(ENGINES)}")
-        if self.env not in ENVIRONMENTS:
-            raise ValueError(f"PLATFORM_ENV={self.env!r}: expected one of {', '.join(ENVIRONMENTS)}")
         interval = self.sensor_interval_seconds
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        if _not_whole(interval) or interval < 1:
             raise ValueError(
                 f"PLATFORM_SENSOR_INTERVAL_SECONDS={interval!r}: expected a whole number of seconds >= 1"
+            )
+        if _not_whole(self.auto_spark_min_rows) or self.auto_spark_min_rows < 0:
+            raise ValueError(
+                f"PLATFORM_MODEL_SPARK_MIN_ROWS={self.auto_spark_min_rows!r}: expected a whole number "
+                "of rows >= 0"
+            )
+        if not _is_memory_size(self.duckdb_memory_limit):
+            raise ValueError(
+                f"PLATFORM_DUCKDB_MEMORY_LIMIT={self.duckdb_memory_limit!r}: expected a size above 0 such "
+                "as 2GB, 512MB or 4GiB, or a share of the machine's memory such as 75%"
+            )
+        if _not_whole(self.duckdb_threads) or self.duckdb_threads < 0:
+            raise ValueError(
+                f"PLATFORM_DUCKDB_THREADS={self.duckdb_threads!r}: expected a whole number >= 0 "
+                "(0: one thread per core)"
             )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
-    """Read ``PLATFORM_DATA_DIR``, ``PLATFORM_ENGINE``, ``PLATFORM_ENV`` (DuckDB limits, sensor interval)."""
+    """Every ``PLATFORM_*`` setting from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PLATFORM_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
     return PlatformSettings(
         data_dir=data_dir,
         engine=env.get("PLATFORM_ENGINE", "duckdb").strip().lower(),
         auto_spark_min_bytes=_auto_threshold(env.get("PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES")),
+        auto_spark_min_rows=_whole(
+            env, "PLATFORM_MODEL_SPARK_MIN_ROWS", DEFAULT_AUTO_SPARK_MIN_ROWS, "a whole number of rows >= 0"
+        ),
         spark=SparkSettings.from_env(env),
-        env=env.get("PLATFORM_ENV", "local").strip().lower(),
-        duckdb_memory_limit=env.get("PLATFORM_DUCKDB_MEMORY_LIMIT", "2GB"),
-        duckdb_threads=int(env.get("PLATFORM_DUCKDB_THREADS", "0")),
-        sensor_interval_seconds=_sensor_interval(env.get("PLATFORM_SENSOR_INTERVAL_SECONDS")),
-        quality=QualityThresholds.from_env(env),
-        freshness=FreshnessWindows.from_env(env),
-        retrain=RetrainPolicy.from_env(env),
+        duckdb_memory_limit=env.get("PLATFORM_DUCKDB_MEMORY_LIMIT", "").strip()
+        or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        duckdb_threads=_whole(
+            env, "PLATFORM_DUCKDB_THREADS", 0, "a whole number >= 0 (0: one thread per core)"
+        ),
+        sensor_interval_seconds=_whole(
+            env,
+            "PLATFORM_SENSOR_INTERVAL_SECONDS",
+            DEFAULT_SENSOR_INTERVAL_SECONDS,
+            "a whole number of seconds >= 1",
+        ),
+        quality=QualitySettings.from_env(env),
+        freshness=FreshnessSettings.from_env(env),
+        retrain=RetrainSettings.from_env(env),
     )
 
 
@@ -119,18 +240,56 @@ def _auto_threshold(raw: str | None) -> int:
     if text and text[-1] in "KMGT":
         scale = 1024 ** ("KMGT".index(text[-1]) + 1)
         text = text[:-1]
-    if not (text.isascii() and text.isdigit()):
+    if not _is_whole(text):
         raise ValueError(
             f"PLATFORM_ENGINE_AUTO_SPARK_MIN_BYTES={raw!r}: expected a size in bytes such as 8G or 500M"
         )
     return int(text) * scale
 
 
-def _sensor_interval(raw: str | None) -> int:
-    """``PLATFORM_SENSOR_INTERVAL_SECONDS``: unset or blank = the default; else an integer >= 1."""
+def _whole(env: Mapping[str, str], name: str, default: int, expected: str) -> int:
+    """A whole-number variable: unset or blank = ``default``; no sign, fraction, unit or separator."""
+    raw = env.get(name)
     if raw is None or not raw.strip():
-        return DEFAULT_SENSOR_INTERVAL_SECONDS
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit()):  # no sign, fraction, unit or digit separator
-        raise ValueError(f"PLATFORM_SENSOR_INTERVAL_SECONDS={raw!r}: expected a whole number of seconds >= 1")
-    return int(text)  # 0 is refused by PlatformSettings
+        return default
+    if not _is_whole(raw.strip()):
+        raise ValueError(f"{name}={raw!r}: expected {expected}")
+    return int(raw)  # the range is checked by the settings object
+
+
+def _numbers(env: Mapping[str, str], cls: type, prefix: str, *, number: str, whole: str = "") -> dict:
+    """The fields of ``cls`` set in ``env`` (``<prefix><FIELD>``; blank = the default), parsed as
+    their type; a value that does not parse raises naming its variable."""
+    values: dict[str, float | int] = {}
+    for item in fields(cls):
+        name = f"{prefix}{item.name.upper()}"
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        kind = int if item.type in ("int", int) else float
+        try:
+            values[item.name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r}: expected {whole if kind is int else number}") from None
+    return values
+
+
+def _is_memory_size(value: object) -> bool:
+    """Whether DuckDB's ``memory_limit`` takes ``value`` as a positive size (a share: up to 100%)."""
+    size = _MEMORY_SIZE.fullmatch(value) if isinstance(value, str) else None
+    if size is None:
+        return False
+    number = float(size["number"])
+    return 0 < number <= 100 if size["unit"] == "%" else number > 0
+
+
+def _is_whole(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _not_number(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int | float)
+
+
+def _not_whole(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary PLATFORM_DATA_DIR, its layout, engine and definitions."""
+"""Shared fixtures: a temporary PLATFORM_DATA_DIR, its layout, engine, definitions and Dagster instance."""
 
 import os
 import re
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from platform_assets.definitions import build_definitions
@@ -67,6 +68,13 @@ def defs(settings: PlatformSettings, layout: DataLayout):
 
 
 @pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A throwaway Dagster instance (runs, events, cursors) for one test."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
 def real_apache_log() -> Path:
     if not REAL_APACHE_LOG.exists():
         pytest.fail(f"real log fixture missing: {REAL_APACHE_LOG}")
@@ -92,8 +100,6 @@ class BuiltPlatform:
 def built_platform(tmp_path_factory) -> Iterator[BuiltPlatform]:
     """Four clean generated days (1 200 events each): each file ingested, then the days built in
     one backfill run (marts, features and their checks)."""
-    import dagster as dg
-
     from platform_assets.lib.log_generator import generate_logs
     from platform_assets_tests.checks_support import build_days, days, ingest
 
@@ -123,8 +129,6 @@ class PlatformCopy:
 @pytest.fixture
 def platform_copy(built_platform: BuiltPlatform, tmp_path: Path) -> Iterator[PlatformCopy]:
     import shutil
-
-    import dagster as dg
 
     root = tmp_path / "platform"
     shutil.copytree(built_platform.root, root)

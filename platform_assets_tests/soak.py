@@ -3,7 +3,7 @@
 
 Used by ``test_soak_e2e.py`` (a scaled soak, CI) and ``benchmarks/soak.py`` (the full one, with
 its table in ``benchmarks/RESULTS.md``). :func:`run_soak` starts a real ``dagster dev`` (webserver +
-daemon, run queue) whose instance is ``platform_assets/instance.postgres.yaml``, in a database of its
+daemon, run queue) whose instance is ``platform_assets/deploy/instance.postgres.yaml``, in a database of its
 own on the server of ``PLATFORM_TEST_POSTGRES_URL``, then:
 
 1. **Ingest drain.** The lake-days sensor is stopped; many small JSON-lines files and a few large
@@ -54,7 +54,7 @@ from platform_assets_tests.dagster_dev import (
     warehouse_requests_by_day,
 )
 
-POSTGRES_INSTANCE = REPO / "platform_assets" / "instance.postgres.yaml"
+POSTGRES_INSTANCE = REPO / "platform_assets" / "deploy" / "instance.postgres.yaml"
 URL_VARIABLE = "PLATFORM_TEST_POSTGRES_URL"
 DAYS = (dt.date(2026, 10, 30), dt.date(2026, 10, 31))
 LANDING_SENSOR = "landing_files_sensor"

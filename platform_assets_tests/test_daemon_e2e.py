@@ -3,7 +3,7 @@
 Nobody clicks anything. One log file holding events of two UTC days is dropped into ``landing/``;
 ``landing_files_sensor`` ingests it, ``lake_days_sensor`` requests one ``build_day`` run per day in
 the same tick, and both runs go through Dagster's run queue (``max_concurrent_runs: 4``) and the
-``warehouse`` pool (``default_limit: 1``) of ``platform_assets/instance.yaml``. They are in flight
+``warehouse`` pool (``default_limit: 1``) of ``platform_assets/deploy/instance.yaml``. They are in flight
 at the same time and write the same DuckDB file, which an analyst also has open read-only: nothing
 may fail on DuckDB's single-writer lock.
 
@@ -144,7 +144,7 @@ def test_a_landed_file_flows_to_the_marts_through_overlapping_runs(tmp_path):
         "PLATFORM_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_SECONDS),
         "OMP_WAIT_POLICY": "passive",
     }
-    instance_yaml = (REPO / "platform_assets" / "instance.yaml").read_text()
+    instance_yaml = (REPO / "platform_assets" / "deploy" / "instance.yaml").read_text()
     with dagster_dev(tmp_path, env, instance_yaml=instance_yaml) as server:
         sensors = graphql(server.port, SENSORS_QUERY)["data"]["sensorsOrError"]
         assert sensors["__typename"] == "Sensors", sensors

@@ -5,7 +5,6 @@ import datetime as dt
 import pytest
 
 from platform_assets.definitions import build_definitions
-from platform_assets.layers.common.freshness import FreshnessWindows
 from platform_assets.settings import load_settings
 
 
@@ -38,4 +37,6 @@ def test_windows_come_from_the_environment(tmp_path):
 @pytest.mark.parametrize("raw", ["0", "-1", "nan", "0.01", "soon"])
 def test_unusable_windows_are_refused_naming_the_variable(raw):
     with pytest.raises(ValueError, match="PLATFORM_FRESHNESS_DAILY_HOURS"):
-        FreshnessWindows.from_env({"PLATFORM_FRESHNESS_DAILY_HOURS": raw})
+        load_settings({"PLATFORM_FRESHNESS_DAILY_HOURS": raw})
+    with pytest.raises(ValueError, match="PLATFORM_FRESHNESS_MODEL_HOURS"):
+        load_settings({"PLATFORM_FRESHNESS_MODEL_HOURS": raw})

@@ -1,9 +1,11 @@
 """Asset-check thresholds from the environment: defaults, parsing and validation."""
 
+from dataclasses import asdict
+
 import pytest
 
 from platform_assets.layers.common.thresholds import QualityThresholds
-from platform_assets.settings import PlatformSettings, load_settings
+from platform_assets.settings import PlatformSettings, QualitySettings, load_settings
 
 DEFAULTS = {
     "quarantine_warn_share": 0.01,
@@ -17,8 +19,9 @@ DEFAULTS = {
 
 def test_defaults_when_nothing_is_set(tmp_path):
     settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path)})
-    assert settings.quality.model_dump() == DEFAULTS
-    assert PlatformSettings(data_dir=tmp_path).quality.model_dump() == DEFAULTS
+    assert asdict(settings.quality) == DEFAULTS
+    assert asdict(PlatformSettings(data_dir=tmp_path).quality) == DEFAULTS
+    assert QualityThresholds().model_dump() == DEFAULTS  # the resource's own defaults agree
 
 
 def test_each_threshold_is_read_from_its_variable(tmp_path):
@@ -31,7 +34,7 @@ def test_each_threshold_is_read_from_its_variable(tmp_path):
         "PLATFORM_HOURLY_5XX_MIN_REQUESTS": "100",
         "PLATFORM_MODEL_MIN_ROC_AUC": "",  # blank keeps the default
     }
-    assert load_settings(env).quality.model_dump() == {
+    assert asdict(load_settings(env).quality) == {
         **DEFAULTS,
         "quarantine_warn_share": 0.05,
         "quarantine_error_share": 0.6,
@@ -62,8 +65,9 @@ def test_invalid_thresholds_are_refused_naming_the_variable(tmp_path, variable, 
 def test_thresholds_become_the_quality_resource(tmp_path):
     from platform_assets.resources import build_resources
 
-    quality = QualityThresholds(quarantine_error_share=0.4)
+    quality = QualitySettings(quarantine_error_share=0.4)
     resources = build_resources(PlatformSettings(data_dir=tmp_path, quality=quality))
+    assert isinstance(resources["quality"], QualityThresholds)
     assert resources["quality"].quarantine_error_share == 0.4
 
 

@@ -2,7 +2,7 @@
 
 The first ``build_day`` run (requested by ``lake_days_sensor`` after the landing sensor ingested a
 file) holds the ``warehouse`` pool slot while its step waits for DuckDB's lock, which an analyst
-holds. Its process is killed. With run monitoring on (``platform_assets/instance.yaml``) the run is
+holds. Its process is killed. With run monitoring on (``platform_assets/deploy/instance.yaml``) the run is
 marked FAILURE, its slot is freed, and the next ``build_day`` of the same day completes with every
 check passing and the day's requests counted exactly. Without it, the slot stayed claimed by the dead
 run and every later build logged "blocked by limit for pool warehouse" forever.
@@ -28,7 +28,7 @@ DAY = dt.date(2026, 10, 30)
 EVENTS = 600
 FILE_KEY = "web/one-day.jsonl"
 POOL = "warehouse"
-INSTANCE_YAML = REPO / "platform_assets" / "instance.yaml"
+INSTANCE_YAML = REPO / "platform_assets" / "deploy" / "instance.yaml"
 # Bounds: the code server notices a dead run process within seconds; the monitoring daemon polls
 # every poll_interval_seconds and frees slots free_slots_after_run_end_seconds after a run's end.
 FAILED_WITHIN_SECONDS = 60

@@ -20,14 +20,26 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
-from platform_assets.layers.common.partitions import event_days
+from platform_assets.layers.common.names import (
+    BUILD_DAY_JOB,
+    CONVERSION_MODEL_OP,
+    INGEST_JOB,
+    MONITOR_DAY_JOB,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RETRAIN_REASON_TAG,
+    RETRAIN_SENSOR,
+    TRAIN_JOB,
+    TRIGGER_DAY_TAG,
+)
+from platform_assets.layers.common.partitions import event_days, log_files
+from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
+from platform_assets.layers.models.assets import CHAMPION, CONVERSION_MODEL
+from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
 from platform_assets.lib.layout import DataLayout
 from platform_assets.lib.log_generator import generate_logs
+from platform_assets.lib.ml.promotion import GATES
 from platform_assets.settings import PlatformSettings
-
-MODEL_OP = "models__conversion_model"
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-GATE_CHECKS = ("beats_baseline", "metric_floor", "beats_champion")
 
 
 class DemoError(RuntimeError):
@@ -67,13 +79,15 @@ class DemoReport:
 
 def demo_instance(settings: PlatformSettings) -> tuple[dg.DagsterInstance, Path]:
     """The persistent instance the demo records its runs in: ``$DAGSTER_HOME``, else one under the
-    data directory (created with ``platform_assets/instance.yaml``: telemetry off, one warehouse
+    data directory (created with ``platform_assets/deploy/instance.yaml``: telemetry off, one warehouse
     writer at a time)."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(resources.files("platform_assets").joinpath("instance.yaml").read_text("utf-8"))
+        config.write_text(
+            resources.files("platform_assets").joinpath("deploy", "instance.yaml").read_text("utf-8")
+        )
     return dg.DagsterInstance.from_config(str(home)), home
 
 
@@ -112,9 +126,9 @@ class _Runner:
         return result
 
 
-def _materialized(result, key: str) -> dict:
+def _materialized(result, key: dg.AssetKey) -> dict:
     for event in result.get_asset_materialization_events():
-        if event.asset_key.to_user_string() == key:
+        if event.asset_key == key:
             return {k: v.value for k, v in event.materialization.metadata.items()}
     return {}
 
@@ -124,12 +138,12 @@ def _ingest_and_build(
 ) -> None:
     """Register and ingest every landed file not done yet, then build each day they touched."""
     new_files = [key for key in layout.landed_keys() if key not in done_files]
-    runner.instance.add_dynamic_partitions("log_files", new_files)
+    runner.instance.add_dynamic_partitions(log_files.name, new_files)
     touched: set[str] = set()
     for key in new_files:
-        result = runner.run("ingest_log_file", key)
-        events = _materialized(result, "lake/events")
-        quarantine = _materialized(result, "lake/quarantine")
+        result = runner.run(INGEST_JOB, key)
+        events = _materialized(result, EVENTS)
+        quarantine = _materialized(result, QUARANTINE)
         runner.report.files += 1
         runner.report.lines += int(events.get("lines", 0))
         runner.report.events += int(events.get("dagster/row_count", 0))
@@ -143,9 +157,9 @@ def _ingest_and_build(
     # consecutive days build as one range run, in order (the features' history sees earlier days)
     for first, last in _runs_of_days(days):
         if first == last:
-            runner.run("build_day", first)
+            runner.run(BUILD_DAY_JOB, first)
         else:
-            runner.run("build_day", tags={RANGE_START: first, RANGE_END: last})
+            runner.run(BUILD_DAY_JOB, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
     built_days.update(days)
 
 
@@ -163,35 +177,35 @@ def _runs_of_days(days: list[str]) -> list[tuple[str, str]]:
 def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
     """Evaluate the ``retrain_on_drift`` sensor once; run what it requests. The challenger may be
     kept out by its promotion gate: that is an outcome, recorded, not a demo failure."""
-    sensor = runner.defs.get_sensor_def("retrain_on_drift")
+    sensor = runner.defs.get_sensor_def(RETRAIN_SENSOR)
     with dg.build_sensor_context(instance=runner.instance, definitions=runner.defs) as context:
         result = sensor(context)
     requests = list(result.run_requests or [])
     if not requests:
         return {"requested": False, "reason": getattr(result, "skip_reason", None) or "no trigger"}
     request = requests[0]
-    reason = request.tags.get("platform/retrain-reason", "")
+    reason = request.tags.get(RETRAIN_REASON_TAG, "")
     runner.say(f"the retraining sensor asks for a new model: {reason}")
     # a challenger kept out fails the run (its blocking gate): an outcome here, not an error to print
     config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    run = runner.defs.resolve_job_def("train_model").execute_in_process(
+    run = runner.defs.resolve_job_def(TRAIN_JOB).execute_in_process(
         instance=runner.instance, run_config=config, tags=request.tags, raise_on_error=False
     )
     runner.report.runs += 1
-    model = _materialized(run, "models/conversion_model")
+    model = _materialized(run, CONVERSION_MODEL)
     if not model:
         raise DemoError("run train_model (retraining) failed before registering a challenger")
     failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
-    if not run.success and not failed <= set(GATE_CHECKS):
+    if not run.success and not failed <= set(GATES):
         raise DemoError(f"run train_model (retraining) failed: checks {sorted(failed)}")
     return {
         "requested": True,
         "trigger": reason,
-        "trigger_day": request.tags.get("platform/trigger-day"),
+        "trigger_day": request.tags.get(TRIGGER_DAY_TAG),
         "challenger": model.get("model_version"),
         "decision": model.get("decision"),
         "decision_reason": model.get("decision_reason"),
-        "champion": _materialized(run, "models/champion").get("champion") or model.get("champion_before"),
+        "champion": _materialized(run, CHAMPION).get("champion") or model.get("champion_before"),
     }
 
 
@@ -241,10 +255,12 @@ def run_demo(
     last_normal = (drift_start - dt.timedelta(days=1)).isoformat()
     say(f"training the conversion model on features up to {last_normal}")
     trained = runner.run(
-        "train_model",
-        run_config={"ops": {MODEL_OP: {"config": {"train_until": last_normal, "holdout_days": 2}}}},
+        TRAIN_JOB,
+        run_config={
+            "ops": {CONVERSION_MODEL_OP: {"config": {"train_until": last_normal, "holdout_days": 2}}}
+        },
     )
-    report.model = _materialized(trained, "models/conversion_model")
+    report.model = _materialized(trained, CONVERSION_MODEL)
 
     if options.drift_days:
         say(f"{options.drift_days} days of drifted traffic land (strength {options.drift_strength})")
@@ -257,16 +273,16 @@ def run_demo(
     ]
     for day in monitored:
         if day in built_days:
-            result = runner.run("monitor_day", day)
-            report.drift[day] = _materialized(result, "monitoring/feature_drift")
-            report.performance[day] = _materialized(result, "monitoring/model_performance")
+            result = runner.run(MONITOR_DAY_JOB, day)
+            report.drift[day] = _materialized(result, FEATURE_DRIFT)
+            report.performance[day] = _materialized(result, MODEL_PERFORMANCE)
 
     # The retraining sensor reads those reports; its request runs like the daemon would run it.
     report.retraining = _retrain_if_asked(runner, settings)
     if report.retraining.get("decision") == "promote":
         for day in monitored[1:]:
-            result = runner.run("monitor_day", day)
-            report.drift_after[day] = _materialized(result, "monitoring/feature_drift")
+            result = runner.run(MONITOR_DAY_JOB, day)
+            report.drift_after[day] = _materialized(result, FEATURE_DRIFT)
 
     report.days = sorted(built_days)
     engine = runner.defs.resources["engine"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import pandas as pd
+from typing import Protocol, runtime_checkable
 
 from platform_assets.sql import SqlDefinition
 
@@ -90,15 +88,19 @@ class IngestResult:
         return sum(self.events_by_day.values())
 
 
+@runtime_checkable
 class Engine(Protocol):
-    """The operations the layers need from an engine."""
+    """What the ``engine`` facade (:class:`~platform_assets.engines.resource.PlatformEngine`)
+    dispatches to: DuckDB and Spark both implement it, so the facade never asks which one it has.
+    Either engine's writes end in the DuckDB warehouse."""
 
-    def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult: ...
+    @property
+    def name(self) -> str: ...
 
-    def write_partition(
-        self, definition: SqlDefinition, views: dict[str, View], partition: dt.date
-    ) -> TableWrite: ...
+    def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
+        """Parse one landed file into the lake and publish its fragments and quarantine atomically."""
+        ...
 
-    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]: ...
-
-    def read_frame(self, sql: str, params: list | None = None) -> pd.DataFrame: ...
+    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
+        """Replace every given partition in one warehouse transaction, in the order given."""
+        ...

@@ -32,23 +32,17 @@ from platform_assets.engines.base import (
     WarehouseRows,
 )
 from platform_assets.engines.dialect import duckdb_prelude
+from platform_assets.engines.lake_files import arrow_schema, duckdb_type, lake_types, publish_staged_ingest
 from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink, WriteQueue
 from platform_assets.lib.atomic import staging_dir
-from platform_assets.lib.lake_catalog import publish_ingest, storage_errors
+from platform_assets.lib.lake_catalog import storage_errors
 from platform_assets.lib.layout import DataLayout, sql_string
 from platform_assets.lib.line_reader import LINE_SCHEMA, ReadReport, line_reader
 from platform_assets.sql import SqlDefinition, load
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _BATCH_ROWS = 65_536
-_QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_line", pa.int64()),
-        ("reason", pa.string()),
-        ("raw_line", pa.string()),
-    ]
-)
+_QUARANTINE_SCHEMA = arrow_schema(lake_types("quarantine"))
 
 
 def _quarantine_rows(rejects: pa.RecordBatch) -> pa.RecordBatch:
@@ -72,22 +66,6 @@ def _declared_events(rows: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Events whose line carried a session: the parsed columns, ``declared_session_id`` renamed."""
     names = ["declared_session_id" if f.name == "session_id" else f.name for f in schema]
     return pa.RecordBatch.from_arrays([rows.column(n) for n in names], schema=schema)
-
-
-def _duckdb_type(arrow_type: pa.DataType) -> str:
-    """How DuckDB names an Arrow type, for the schema metadata shown in the UI."""
-    names = {
-        pa.string(): "VARCHAR",
-        pa.large_string(): "VARCHAR",
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-        pa.bool_(): "BOOLEAN",
-    }
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP"
-    return names.get(arrow_type, str(arrow_type).upper())
 
 
 def _identifier(name: str) -> str:
@@ -223,32 +201,21 @@ class DuckDBEngine(dg.ConfigurableResource):
                     events.write(batch.cast(event_schema))
             quarantine.close()
             staged_days = events.close()
-
-            stream_marker = 1 if report.stream_error else 0
-            published = publish_ingest(
-                layout.catalog,
+            return publish_staged_ingest(
+                layout,
+                stage,
                 fid=fid,
                 source_file=source_file,
                 landed=Path(path),
-                owner=stage,
                 staged_days=staged_days,
-                rows_by_day=events.rows_by_value,
+                events_by_day=events.rows_by_value,
                 staged_quarantine=stage / "quarantine.parquet",
                 lines=report.lines,
-                quarantined=sum(reasons.values()) - stream_marker,
+                reasons=reasons,
+                stream_error=report.stream_error,
+                event_columns=[Column(f.name, duckdb_type(f.type)) for f in event_schema],
                 sha256=report.sha256,
             )
-
-        return IngestResult(
-            lines=report.lines,
-            events_by_day=dict(sorted(events.rows_by_value.items())),
-            quarantined=sum(reasons.values()) - stream_marker,
-            reasons=dict(reasons.most_common()),
-            stream_error=report.stream_error,
-            event_columns=[Column(f.name, _duckdb_type(f.type)) for f in event_schema],
-            fragments=[p.relative_to(layout.root).as_posix() for p in published],
-            sha256=report.sha256,
-        )
 
     def _create_empty_events_view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
         """A view with the lake events schema and no rows (a day nothing landed for)."""

@@ -1,17 +1,11 @@
 """The ``engine`` resource the assets use: DuckDB, Spark, or ``auto`` (Spark for large inputs).
 
-The choice is configuration, never a branch in an asset: ``kind`` comes from ``PLATFORM_ENGINE``
-and can be set per run in Dagster's run config::
+The choice is configuration, never a branch in an asset: ``kind`` comes from ``PLATFORM_ENGINE`` or
+a run's ``resources.engine.config.kind``; ``auto`` weighs the bytes a step reads against
+``auto_spark_min_bytes``. Both engines implement :class:`~platform_assets.engines.base.Engine`.
+Whatever ran, the warehouse stays ``warehouse.duckdb``.
 
-    resources:
-      engine:
-        config:
-          kind: spark              # duckdb | spark | auto
-          auto_spark_min_bytes: 2147483648
-
-``auto`` weighs the bytes a step reads (the landed file for the lake; the lake Parquet of the
-days a mart reads) against ``auto_spark_min_bytes``. Whatever ran, the warehouse stays
-``warehouse.duckdb``: reads, checks and the model go through DuckDB.
+Design notes: docs/design/engine_choice.md
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from platform_assets.engines.base import IngestResult, LakeDays, PartitionWrite, TableWrite, View
+from platform_assets.engines.base import Engine, IngestResult, LakeDays, PartitionWrite, TableWrite, View
 from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.spark import SparkEngine
 from platform_assets.lib.layout import DataLayout
@@ -66,7 +60,7 @@ class PlatformEngine(dg.ConfigurableResource):
         big = input_bytes >= self.auto_spark_min_bytes or rows >= self.auto_spark_min_rows
         return kind == "spark" or (kind == "auto" and big)
 
-    def choose(self, input_bytes: int) -> DuckDBEngine | SparkEngine:
+    def choose(self, input_bytes: int) -> Engine:
         """The engine for a step that reads ``input_bytes``."""
         return self.spark if self.uses_spark(input_bytes=input_bytes) else self.duckdb
 
@@ -89,11 +83,7 @@ class PlatformEngine(dg.ConfigurableResource):
         writes = list(writes)
         sizes = [sum(_lake_bytes(self.layout, v) for v in w.views.values()) for w in writes]
         engine = self.choose(sum(sizes))
-        if isinstance(engine, SparkEngine):
-            results = engine.write_partitions(writes, self.duckdb)
-        else:
-            results = engine.write_partitions(writes)
-        for size, result in zip(sizes, results, strict=True):
+        for size, result in zip(sizes, engine.write_partitions(writes), strict=True):
             yield dataclasses.replace(result, engine=engine.name, input_bytes=size)
 
     def write_partition(self, write: PartitionWrite) -> TableWrite:

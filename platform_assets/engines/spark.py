@@ -7,7 +7,8 @@ path) so a mistake ends in a message that names the setting to fix, not a Java s
 
 Marts and features: Spark runs the shared SQL over the lake's Parquet files (and over the rows of
 warehouse tables it reads), and the partition's result is loaded into ``warehouse.duckdb`` in one
-transaction, so every table is read the same way whichever engine built it.
+transaction by the DuckDB engine the Spark engine is given (``warehouse``, the same one the facade
+reads through), so every table is read the same way whichever engine built it.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from platform_assets.engines.base import (
     WarehouseRows,
 )
 from platform_assets.engines.dialect import spark_prelude
+from platform_assets.engines.duckdb import DuckDBEngine, WarehouseTransaction
+from platform_assets.engines.spark_ingest import ingest_with_spark
 from platform_assets.lib.layout import DataLayout
 
 if TYPE_CHECKING:  # pyspark is the optional [spark] extra; imported when a session starts
     from pyspark.sql import DataFrame, SparkSession
-
-    from platform_assets.engines.duckdb import DuckDBEngine, WarehouseTransaction
 
 _MASTER = re.compile(
     r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
@@ -68,10 +69,13 @@ class SparkEngine(dg.ConfigurableResource):
 
     ``lake_uri`` is where Spark reads the lake (default: the local lake under ``data_dir``); on a
     cluster it is a URI every executor can read, such as ``s3a://bucket/lake`` or
-    ``hdfs:///platform/lake``, holding the same ``events/date=D/`` layout.
+    ``hdfs:///platform/lake``, holding the same ``events/date=D/`` layout. ``warehouse`` is the
+    DuckDB engine of ``warehouse.duckdb``: it loads Spark's results, and ingests the gzip files
+    Spark cannot read to their end.
     """
 
     data_dir: str
+    warehouse: DuckDBEngine
     master: str = "local[*]"
     driver_memory: str = "2g"
     executor_memory: str = "2g"
@@ -198,10 +202,15 @@ class SparkEngine(dg.ConfigurableResource):
     # -- lake ---------------------------------------------------------------------------------
 
     def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
-        """Parse one landed file into the lake with Spark (see :mod:`.spark_ingest`)."""
-        from platform_assets.engines.spark_ingest import ingest_with_spark
-
-        return ingest_with_spark(self, self.session(), path, source_file, fid)
+        """Parse one landed file into the local lake with Spark (see :mod:`.spark_ingest`)."""
+        spark, lake = self.session(), self.layout.lake
+        if self.lake_uri and Path(self.lake_uri.removeprefix("file://")).resolve() != lake.resolve():
+            raise ValueError(
+                f"PLATFORM_SPARK_LAKE_URI={self.lake_uri!r}: Spark ingestion writes the local lake under "
+                f"PLATFORM_DATA_DIR ({lake}); ingest with PLATFORM_ENGINE=duckdb, or leave the "
+                "setting empty, when the lake lives elsewhere"
+            )
+        return ingest_with_spark(spark, self.layout, path, source_file, fid, fallback=self.warehouse)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -230,9 +239,7 @@ class SparkEngine(dg.ConfigurableResource):
 
     # -- warehouse ----------------------------------------------------------------------------
 
-    def write_partitions(
-        self, writes: Iterable[PartitionWrite], warehouse: DuckDBEngine
-    ) -> Iterator[TableWrite]:
+    def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
         """Run each write's SQL on Spark and load its rows into the warehouse partition.
 
         Lake days are read by Spark from ``lake_uri``; warehouse rows a query reads (history)
@@ -243,7 +250,7 @@ class SparkEngine(dg.ConfigurableResource):
         lake has to be shared storage on a cluster.
         """
         spark = self.session()
-        with warehouse.transaction() as transaction:
+        with self.warehouse.transaction() as transaction:
             written = []
             for write in writes:
                 input_rows = {}

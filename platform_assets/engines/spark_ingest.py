@@ -1,50 +1,9 @@
 """Lake ingestion on Spark: one landed file parsed by the shared SQL into the same lake as DuckDB's.
 
-:func:`ingest_with_spark` is what :meth:`SparkEngine.ingest_log_file` runs. It produces the files
-:meth:`DuckDBEngine.ingest_log_file` produces, with the same rows (checked by
-``platform_assets_tests/engines/test_spark_lake_parity.py``):
-
-* Lines are read by Spark's text source split on ``\\n`` only (gzip is decompressed by Hadoop's
-  codec). Line numbers are exact without a single-partition window: each row knows the file block
-  it was read from (``input_file_block_start()``) and its position in its partition
-  (``monotonically_increasing_id()``); one small aggregation counts the lines of each block, and
-  the cumulative offsets are joined back.
-* ``raw_lines`` has the columns of :mod:`platform_assets.lib.line_reader` with the same meaning:
-  trailing ``\\r`` removed, ``line_bytes`` counting the ``\\n``, ``text`` NULL and ``undecodable``
-  the ``\\xNN``-escaped bytes (Python's ``backslashreplace``, rebuilt in SQL from the line's hex)
-  when the line is not UTF-8.
-* ``lake/parse_lines``, ``lake/checked_lines``, ``lake/events`` and ``lake/quarantine`` run
-  unchanged. They are written for standard SQL string literals (a backslash is a character, as
-  in DuckDB), so they run in a child session (:meth:`SparkSession.newSession`: same
-  SparkContext, own SQL settings, temp views and functions) with
-  ``spark.sql.parser.escapedStringLiterals`` on; the engine's own session is left as it was.
-* Each day's events are written as one Parquet file (a shuffle puts a day in one task) to a
-  staging folder under ``tmp/`` and published with the quarantine file as one unit, exactly as
-  DuckDB's ingest does (:func:`platform_assets.lib.lake_catalog.publish_ingest`: one catalog
-  commit makes the new generation current; days the file no longer yields go). Column names,
-  order and types are those of the ``types:`` header of
-  ``sql/lake/events.sql`` (``ts`` as TIMESTAMP_NTZ, which DuckDB reads as TIMESTAMP).
-* A gzip file Spark cannot read to its end (truncated or corrupt) makes the read fail; the file is
-  then ingested by :class:`DuckDBEngine`, whose reader keeps every line decoded before the fault
-  and quarantines the damage as a ``corrupt`` line, and the reason is logged.
-
-Storage: the landed file and the lake must be on the driver's local file system (the staging
-folder and the atomic rename are local operations, and on a cluster every executor must read the
-landed file at the same path). A ``lake_uri`` on another file system (s3a://, hdfs://) is refused
-with a :class:`ValueError` rather than written somewhere the readers would not look.
-
-Known differences from DuckDB, all on input no generator or real log in the tests produces
-(``test_spark_lake_parity.py`` pins the ones it can): JSON that DuckDB's lenient reader accepts
-and Jackson does not (trailing commas, ``NaN``) is rejected as invalid JSON; with duplicate keys
-DuckDB keeps the first value (from_json on Spark is not checked here; it is expected to keep the
-last); ISO timestamps without seconds or with hour 24 are NULL on Spark, ``... Z`` with a space
-before the zone is accepted on Spark; a CLF time with a one-digit day, a ``+00:00`` zone or a
-trailing space is NULL on Spark (status, bytes and latency are judged on their text before any
-cast, so the engines' different casts of '200.5', '2e2' or '12.5d' change nothing). Spark 4
-logs that ``spark.sql.parser.escapedStringLiterals`` is deprecated (raw ``r'...'`` literals are
-its suggestion, which DuckDB does not read); the setting still works in 4.x. For gzip files,
-``line_bytes`` of the last line assumes a final ``\\n`` unless that decides the 1 MiB limit (then
-the file is read to check).
+For files too large for one machine. :func:`ingest_with_spark` writes the files, rows and counts
+:meth:`DuckDBEngine.ingest_log_file` writes (pinned by ``test_spark_lake_parity.py``); how lines
+are numbered and decoded, what storage it needs and where it differs on unusual input are in
+``docs/design/spark_ingest.md``.
 """
 
 from __future__ import annotations
@@ -58,17 +17,16 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pyarrow.parquet as pq
 
-from platform_assets.engines.base import Column, IngestResult
+from platform_assets.engines.base import Column, Engine, IngestResult
 from platform_assets.engines.dialect import spark_prelude
+from platform_assets.engines.lake_files import duckdb_type, lake_types, publish_staged_ingest
 from platform_assets.lib.atomic import staging_dir
-from platform_assets.lib.lake_catalog import publish_ingest
+from platform_assets.lib.layout import DataLayout
 from platform_assets.lib.line_reader import is_gzip
 from platform_assets.sql import load
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-    from platform_assets.engines.spark import SparkEngine
 
 # Lines longer than this are rejected by lake/parse_lines; the only place line_bytes matters.
 _MAX_LINE_BYTES = 1 << 20
@@ -79,12 +37,6 @@ _SPARK_TYPES = {
     "INTEGER": "INT",
     "BIGINT": "BIGINT",
     "DOUBLE": "DOUBLE",
-}
-_QUARANTINE_TYPES = {
-    "source_file": "VARCHAR",
-    "source_line": "BIGINT",
-    "reason": "VARCHAR",
-    "raw_line": "VARCHAR",
 }
 
 # One token of a line's hex (upper case, as hex() writes it): a well-formed UTF-8 sequence as
@@ -197,14 +149,12 @@ def _single_file(folder: Path) -> Path:
     return parts[0]
 
 
-def _duckdb_fallback(engine: SparkEngine, path: str, source_file: str, fid: str, why: str) -> IngestResult:
-    from platform_assets.engines.duckdb import DuckDBEngine
-
+def _fall_back(fallback: Engine, path: str, source_file: str, fid: str, why: str) -> IngestResult:
     _log().warning(
-        f"Spark could not read {source_file!r} to its end ({why}); ingesting it with DuckDB, "
-        "which keeps the lines before the damage and quarantines it"
+        f"Spark could not read {source_file!r} to its end ({why}); ingesting it with "
+        f"{fallback.name}, which keeps the lines before the damage and quarantines it"
     )
-    return DuckDBEngine(data_dir=engine.data_dir).ingest_log_file(path, source_file, fid)
+    return fallback.ingest_log_file(path, source_file, fid)
 
 
 def _first_line(error: BaseException) -> str:
@@ -214,27 +164,25 @@ def _first_line(error: BaseException) -> str:
 
 
 def ingest_with_spark(
-    engine: SparkEngine, spark: SparkSession, path: str, source_file: str, fid: str
+    spark: SparkSession,
+    layout: DataLayout,
+    path: str,
+    source_file: str,
+    fid: str,
+    *,
+    fallback: Engine,
 ) -> IngestResult:
-    """Parse one landed file with Spark and publish its lake fragments and quarantine atomically.
-
-    The same files and counts as :meth:`DuckDBEngine.ingest_log_file` (see the module docstring
-    for how, and for the differences on unusual input).
+    """Parse one landed file with Spark into the local lake under ``layout`` and publish its
+    fragments and quarantine atomically: the same files and counts as DuckDB's ingest. A gzip file
+    Spark cannot read to its end is ingested by ``fallback`` (DuckDB) instead.
     """
     from pyspark import StorageLevel
 
-    layout = engine.layout
-    if engine.lake_uri and Path(engine.lake_uri.removeprefix("file://")).resolve() != layout.lake.resolve():
-        raise ValueError(
-            f"PLATFORM_SPARK_LAKE_URI={engine.lake_uri!r}: Spark ingestion writes the local lake under "
-            f"PLATFORM_DATA_DIR ({layout.lake}); ingest with PLATFORM_ENGINE=duckdb, or leave the "
-            "setting empty, when the lake lives elsewhere"
-        )
     layout.ensure()
     source = Path(path).resolve()
     compressed = is_gzip(source)
     events_definition, quarantine_definition = load("lake/events"), load("lake/quarantine")
-    event_types = {str(k): str(v) for k, v in events_definition.meta["types"].items()}
+    event_types, quarantine_types = lake_types("events"), lake_types("quarantine")
     session = _child_session(spark)
     parsed = None
     with staging_dir(layout.tmp, "spark-ingest") as stage:
@@ -256,7 +204,7 @@ def ingest_with_spark(
             ]
         except Exception as error:  # py4j / captured Spark errors: the read failed
             if compressed:
-                return _duckdb_fallback(engine, path, source_file, fid, _first_line(error))
+                return _fall_back(fallback, path, source_file, fid, _first_line(error))
             raise
         last_length = max(blocks, key=lambda b: b["_block"])["last_length"] if blocks else 0
         if compressed and last_length != _MAX_LINE_BYTES:
@@ -276,7 +224,7 @@ def ingest_with_spark(
                 .write.partitionBy("_day")
                 .parquet(str(stage / "events"))
             )
-            _typed(session.sql(quarantine_definition.sql), _QUARANTINE_TYPES).coalesce(1).write.parquet(
+            _typed(session.sql(quarantine_definition.sql), quarantine_types).coalesce(1).write.parquet(
                 str(stage / "quarantine")
             )
         finally:
@@ -294,32 +242,23 @@ def ingest_with_spark(
         reasons = Counter(pq.read_table(quarantine_file, columns=["reason"]).column("reason").to_pylist())
         if staged:
             schema = pq.read_schema(next(iter(staged.values())))
-            event_columns = [Column(f.name, _duckdb_name(f.type)) for f in schema]
+            event_columns = [Column(f.name, duckdb_type(f.type)) for f in schema]
         else:
             event_columns = [Column(name, kind) for name, kind in event_types.items()]
-
-        published = publish_ingest(
-            layout.catalog,
+        return publish_staged_ingest(
+            layout,
+            stage,
             fid=fid,
             source_file=source_file,
             landed=source,
-            owner=stage,
             staged_days=staged,
-            rows_by_day=events_by_day,
+            events_by_day=events_by_day,
             staged_quarantine=quarantine_file,
             lines=sum(b["n"] for b in blocks),
-            quarantined=sum(reasons.values()),
+            reasons=reasons,
+            stream_error=None,  # an unreadable file went to the fallback
+            event_columns=event_columns,
         )
-
-    return IngestResult(
-        lines=sum(b["n"] for b in blocks),
-        events_by_day=events_by_day,
-        quarantined=sum(reasons.values()),
-        reasons=dict(reasons.most_common()),
-        stream_error=None,
-        event_columns=event_columns,
-        fragments=[p.relative_to(layout.root).as_posix() for p in published],
-    )
 
 
 def _count(name: str):
@@ -338,9 +277,3 @@ def _last_length(name: str):
     from pyspark.sql import functions as F
 
     return F.max_by(F.octet_length("value"), "_row").alias(name)
-
-
-def _duckdb_name(arrow_type) -> str:
-    from platform_assets.engines.duckdb import _duckdb_type
-
-    return _duckdb_type(arrow_type)

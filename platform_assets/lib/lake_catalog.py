@@ -1,31 +1,12 @@
 """The lake catalog: which Parquet files make up the lake, one committed generation per landed file.
 
-A landed file's lake output is several files (one events fragment per UTC day, one quarantine
-file). Renaming them into place one by one cannot be atomic, so readers do not list folders: they
-ask this catalog, an SQLite database (``lake/catalog.sqlite``, shared by concurrent ingests and
-readers, which wait on each other through ``busy_timeout``), for each file id's *current
-generation*. It keeps SQLite's rollback journal, not WAL: a WAL reader must create the ``-shm`` and
-``-wal`` files when no other connection is open, so on a full disk the lake would become
-unreadable; with a rollback journal readers never write, and the commits (one small transaction per
-ingest) are too few for WAL's concurrency to matter. Publishing a file (:func:`publish_ingest`):
+A landed file's lake output is several files that cannot be renamed into place atomically, so
+readers do not list folders: they ask this SQLite catalog (``lake/catalog.sqlite``, with a rollback
+journal so that readers never write) for each file id's current generation. :func:`publish_ingest`
+moves a new generation's files in, makes it current in ONE transaction, then deletes the previous
+one: killed anywhere, readers see one generation or the other, never a mix.
 
-1. its staged files are moved into the lake under names of a fresh generation
-   (``events/date=D/<fid>__<gen>.parquet``, ``quarantine/<fid>__<gen>.parquet``) that no reader
-   lists, because the catalog does not name them yet;
-2. ONE catalog transaction makes that generation current (fragments per day with their row counts
-   and ``ts`` range, the quarantine file, the landed content's sha256, line counts);
-3. the previous generation's files are deleted.
-
-Killed anywhere, readers see the previous generation or the new one, never a mix. A killed
-ingest leaves only uncatalogued files; the next ingest of the same file (or :meth:`LakeCatalog.sweep`)
-deletes those whose writer is gone: each generation is reserved with its writer's staging folder,
-which the writer holds under ``flock`` (:mod:`platform_assets.lib.atomic`) until it ends, so a
-concurrent ingest's files are never taken for leftovers.
-
-The commit refuses a file whose content (sha256) is already current under another file id (the
-same bytes landed under a second name): nothing of it is published. A lake written before the
-catalog existed (``<fid>__0.parquet`` and ``quarantine/<fid>.parquet``) is adopted once, as
-generation 0, when the catalog is created.
+Design notes: docs/design/lake_catalog.md
 """
 
 from __future__ import annotations
@@ -176,7 +157,7 @@ def _generation_of(path: Path, fid: str) -> int | None:
 
 
 class LakeCatalog:
-    """The catalog of one lake folder (see the module docstring)."""
+    """The catalog of one lake folder (docs/design/lake_catalog.md)."""
 
     def __init__(self, lake: Path) -> None:
         self.lake = Path(lake)
@@ -199,7 +180,7 @@ class LakeCatalog:
 
     def _create(self, con: sqlite3.Connection) -> None:
         """Create the schema and adopt a lake written before the catalog existed, once."""
-        con.execute("PRAGMA journal_mode = DELETE")  # readers never write (module docstring)
+        con.execute("PRAGMA journal_mode = DELETE")  # readers never write (docs/design/lake_catalog.md)
         with self._write(con):
             if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
                 return  # another process created it meanwhile
@@ -542,7 +523,7 @@ def publish_ingest(
     quarantined: int,
     sha256: str | None = None,
 ) -> list[Path]:
-    """Publish one landed file's staged lake output as ONE unit (see the module docstring);
+    """Publish one landed file's staged lake output as ONE unit (docs/design/lake_catalog.md);
     return its fragments' paths. ``owner`` is the caller's staging folder, held under ``flock``.
     ``sha256`` is that of the bytes parsed (hashed while reading); without it the landed file is
     hashed here.

@@ -1,19 +1,10 @@
 """Where everything lives under ``PLATFORM_DATA_DIR``, and the validation that guards those paths.
 
-::
-
-    landing/                     incoming log files (any depth); never written by the platform
-    lake/events/date=YYYY-MM-DD/<file_id>__<gen>.parquet   one fragment per landed file and day
-    lake/quarantine/<file_id>__<gen>.parquet                rejected lines of one landed file
-    lake/catalog.sqlite          which generation of each landed file is current (lib/lake_catalog.py):
-                                 readers list the catalog, never the folders
-    warehouse/warehouse.duckdb   marts and features, one table each
-    models/                      model registry (skops files + registry.json)
-    reports/                     drift reports (HTML + JSON)
-    tmp/                         scratch space (DuckDB spill files, staging before rename)
-
-User-controlled strings (file names, partition keys, dates) pass through the validators here
+:class:`DataLayout` names the folders (landing, lake and its catalog, warehouse, models, reports,
+tmp). User-controlled strings (file names, partition keys, dates) pass through the validators here
 before they become paths or SQL literals.
+
+Design notes (the folder tree): docs/design/data_layout.md
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
 """Seeded, streaming generator of realistic web-shop traffic logs.
 
-Writes one file per day: JSON lines (``access-YYYY-MM-DD.jsonl``) or the Apache/Nginx combined
-format followed by nginx's ``$request_time`` (``access-YYYY-MM-DD.log``), optionally gzipped.
-The traffic has returning users, sessions with a diurnal rhythm and a shop funnel, static, API
-and search requests, bots, errors, sessions that cross midnight, late mobile events from the
-previous day and a few malformed lines. ``drift`` shifts the device, country and referrer mix,
-raises latency and lowers conversion, on every day or by a per-day schedule (normal days, then
-drifted days, in one user population). The same arguments and seed give byte-identical files.
+Writes one file per day, JSON lines (``access-YYYY-MM-DD.jsonl``) or the combined format followed
+by nginx's ``$request_time`` (``access-YYYY-MM-DD.log``), optionally gzipped. ``drift`` shifts the
+traffic, on every day or by a per-day schedule. The same arguments and seed give byte-identical
+files; memory depends on the number of concurrent sessions, not on the number of days.
 
-Logged-in users keep the device and country they were drawn with (the pool is drawn from the first
-day's mix). When a day's drift differs from that, the users the day's mix favours visit more often:
-each user's activity is multiplied by the ratio of the day's device and country shares to the
-pool's, so logged-in traffic follows the drifted mix too, while the users, and therefore their
-history, stay the same. Anonymous visitors are drawn from the day's mix directly.
-
-Sessions are simulated with numpy in time slices (30 minutes, shorter for bigger volumes); their
-rendered lines wait in a pending buffer until no later session can precede them, and are then
-written. Memory depends on the number of concurrent sessions, not on the number of days; events
-held back for the next day's file (~0.5%) wait compressed.
+Design notes: docs/design/synthetic_logs.md
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The platform's SQL: one file per lake transform, mart and feature table.
 
 Each file starts with a YAML front matter in a block comment, then plain SQL that DuckDB and
-Spark SQL both accept (engine-specific helpers are macros named in ``engines/*_dialect``)::
+Spark SQL both accept (the few functions spelled differently are defined per engine in
+``engines/dialect.py``)::
 
     /* ---
     description: One line shown in the Dagster UI.

@@ -19,11 +19,12 @@ DAY = dt.date(2025, 3, 1)
 
 
 def _engine(layout, kind: str, threshold: int = 1000) -> PlatformEngine:
+    warehouse = DuckDBEngine(data_dir=str(layout.root))
     return PlatformEngine(
         kind=kind,
         auto_spark_min_bytes=threshold,
-        duckdb=DuckDBEngine(data_dir=str(layout.root)),
-        spark=SparkEngine(data_dir=str(layout.root)),
+        duckdb=warehouse,
+        spark=SparkEngine(data_dir=str(layout.root), warehouse=warehouse),
     )
 
 
@@ -103,7 +104,7 @@ def test_partition_writes_weigh_the_lake_bytes_their_views_read(layout, monkeypa
     chosen = []
 
     def fake(name):
-        def write(self, writes, *warehouse):
+        def write(self, writes):
             for w in writes:
                 chosen.append(name)
                 yield TableWrite(table=w.definition.name, rows=0, columns=[], partition=w.partition)

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from platform_assets.definitions import build_definitions
+from platform_assets.engines.duckdb import DuckDBEngine
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.engines.spark import SparkConfigError, SparkEngine
 from platform_assets.resources import build_engine
@@ -173,7 +174,12 @@ def test_a_bad_PLATFORM_SPARK_SHUFFLE_PARTITIONS_is_refused(value):
 
 
 def test_shuffle_partitions_below_one_are_refused_by_the_engine_too(lake_dir):
-    engine = SparkEngine(data_dir=str(lake_dir), master="local[1]", shuffle_partitions=0)
+    engine = SparkEngine(
+        data_dir=str(lake_dir),
+        warehouse=DuckDBEngine(data_dir=str(lake_dir)),
+        master="local[1]",
+        shuffle_partitions=0,
+    )
     with pytest.raises(SparkConfigError, match=r"^PLATFORM_SPARK_SHUFFLE_PARTITIONS=0"):
         engine.validate()
 

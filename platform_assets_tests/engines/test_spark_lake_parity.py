@@ -29,8 +29,10 @@ def engines(tmp_path_factory):
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     base = tmp_path_factory.mktemp("lake_parity")
     duck = DuckDBEngine(data_dir=str(DataLayout(base / "duckdb").ensure().root), threads=2)
+    spark_root = str(DataLayout(base / "spark").ensure().root)
     spark = SparkEngine(
-        data_dir=str(DataLayout(base / "spark").ensure().root),
+        data_dir=spark_root,
+        warehouse=DuckDBEngine(data_dir=spark_root),
         master="local[2]",
         shuffle_partitions=2,
         driver_memory="1g",

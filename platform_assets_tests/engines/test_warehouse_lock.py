@@ -93,7 +93,7 @@ def _build(layout, definitions: list[SqlDefinition], monkeypatch) -> bool:
     """Materialize a two-table layer for DAY through Dagster, as build_day does; True on success."""
     import dagster as dg
 
-    from platform_assets.layers import sql_assets
+    from platform_assets.layers.common import sql_assets
     from platform_assets.layers.common.sql_assets import build_sql_assets
     from platform_assets.resources import build_engine
     from platform_assets.settings import PlatformSettings
@@ -115,7 +115,7 @@ def _retried_build(layout, definition: SqlDefinition, monkeypatch, lock_timeout:
     import dagster as dg
 
     from platform_assets.engines.resource import PlatformEngine
-    from platform_assets.layers import sql_assets
+    from platform_assets.layers.common import sql_assets
     from platform_assets.resources import build_engine
     from platform_assets.settings import PlatformSettings
 

@@ -9,7 +9,6 @@ import datetime as dt
 import gzip
 import hashlib
 import re
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import dagster as dg
@@ -42,12 +41,6 @@ FILE_CHECKS = {
     "lake/quarantine:rows_account_for_lines",
 }
 BY_NAME = {f"{c.spec.asset_key.to_user_string()}:{c.spec.name}": c for c in CHECKS}
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def test_clean_generated_files_pass_every_file_check(built_platform):

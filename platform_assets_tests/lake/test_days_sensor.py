@@ -1,20 +1,12 @@
 """The lake-days sensor on a real instance: real ingest runs, then one build_day request per touched day."""
 
 import json
-from collections.abc import Iterator
 
 import dagster as dg
-import pytest
 
 from platform_assets.layers.lake.assets import EVENTS
 from platform_assets.layers.lake.sensors import build_lake_days_sensor, lake_days_sensor
 from platform_assets.lib.layout import DataLayout
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def event(ts: str, path: str = "/product/1") -> str:
@@ -36,12 +28,15 @@ def ingest(
 
 
 class Ticks:
-    def __init__(self, sensor: dg.SensorDefinition, instance: dg.DagsterInstance) -> None:
-        self.sensor, self.instance, self.cursor = sensor, instance, None
+    def __init__(
+        self, sensor: dg.SensorDefinition, instance: dg.DagsterInstance, defs: dg.Definitions
+    ) -> None:
+        self.sensor, self.instance, self.defs, self.cursor = sensor, instance, defs, None
 
     def __call__(self) -> dict[str, str]:
-        """One tick: {day: run_key} of the runs it requested."""
-        result = self.sensor(dg.build_sensor_context(instance=self.instance, cursor=self.cursor))
+        """One tick, in the definitions' repository: {day: run_key} of the runs it requested."""
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs)
+        result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         requests = result.run_requests or []
@@ -60,7 +55,7 @@ def test_each_touched_day_is_built_once_and_again_when_a_later_file_touches_it(d
         event("2026-11-21T09:00:00+02:00"),
     )
     b = ingest(defs, instance, layout, "late.jsonl", event("2026-11-20T12:00:00Z", "/cart"))
-    tick = Ticks(lake_days_sensor, instance)
+    tick = Ticks(lake_days_sensor, instance, defs)
     assert tick() == {"2026-11-20": f"2026-11-20:{b}", "2026-11-21": f"2026-11-21:{a}"}
     assert json.loads(tick.cursor) == {"v": 1, "after_storage_id": b}
     assert tick() == {}
@@ -81,7 +76,7 @@ def test_days_outside_event_days_and_files_without_events_are_skipped(defs, inst
         event("2026-11-19T10:00:00Z"),
     )
     ingest(defs, instance, layout, "empty.jsonl")
-    tick = Ticks(lake_days_sensor, instance)
+    tick = Ticks(lake_days_sensor, instance, defs)
     assert list(tick()) == ["2026-11-19"]
     err = capfd.readouterr().err
     assert "touched 2010-06-01, outside the event_days partitions" in err
@@ -95,7 +90,7 @@ def test_days_built_after_their_latest_file_are_not_requested_again(defs, instan
         partition_key="2026-11-20", instance=instance
     )
     assert built.success
-    tick = Ticks(lake_days_sensor, instance)  # switched on after the day was built by hand
+    tick = Ticks(lake_days_sensor, instance, defs)  # switched on after the day was built by hand
     assert list(tick()) == ["2026-11-21"]
     d = ingest(defs, instance, layout, "b.jsonl", event("2026-11-20T11:00:00Z"))
     assert tick() == {"2026-11-20": f"2026-11-20:{d}"}
@@ -105,11 +100,11 @@ def test_a_backlog_of_materializations_is_consumed_in_bounded_ticks(defs, instan
     ingest(defs, instance, layout, "a.jsonl", event("2026-11-18T10:00:00Z"), event("2026-11-19T10:00:00Z"))
     ingest(defs, instance, layout, "b.jsonl", event("2026-11-20T10:00:00Z"))
     ingest(defs, instance, layout, "c.jsonl", event("2026-11-19T12:00:00Z"))
-    tick = Ticks(build_lake_days_sensor(max_days_per_tick=2), instance)
+    tick = Ticks(build_lake_days_sensor(max_days_per_tick=2), instance, defs)
     assert list(tick()) == ["2026-11-18", "2026-11-19"]  # b would make 3 days: next tick
     assert list(tick()) == ["2026-11-19", "2026-11-20"]
     assert tick() == {}
-    tick = Ticks(build_lake_days_sensor(max_records_per_tick=1), instance)
+    tick = Ticks(build_lake_days_sensor(max_records_per_tick=1), instance, defs)
     assert [list(tick()) for _ in range(4)] == [
         ["2026-11-18", "2026-11-19"],
         ["2026-11-20"],
@@ -120,7 +115,7 @@ def test_a_backlog_of_materializations_is_consumed_in_bounded_ticks(defs, instan
 
 def test_a_corrupt_cursor_starts_from_the_beginning(defs, instance, layout, capfd):
     ingest(defs, instance, layout, "a.jsonl", event("2026-11-20T10:00:00Z"))
-    tick = Ticks(lake_days_sensor, instance)
+    tick = Ticks(lake_days_sensor, instance, defs)
     tick.cursor = "[1, 2"
     assert list(tick()) == ["2026-11-20"]
     assert "unreadable cursor" in capfd.readouterr().err

@@ -5,9 +5,8 @@ import json
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
-from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.layers.models.checks import files_match_registry
-from platform_assets.settings import PlatformSettings
+from platform_assets.settings import PlatformSettings, QualitySettings
 from platform_assets_tests.checks_support import check_run, evaluations, materialized, values
 
 SMALL_DATA = {"ops": {"models__conversion_model": {"config": {"min_rows": 100}}}}
@@ -32,14 +31,14 @@ def test_a_first_good_model_passes_the_gate_and_becomes_champion(platform_copy):
     assert registry["champion"] == "v0001"
     card = json.loads((platform_copy.layout.models / "v0001" / "card.json").read_text())
     floor = values(checks["models/conversion_model:metric_floor"])
-    assert floor["roc_auc"] == card["metrics"]["model"]["roc_auc"] >= QualityThresholds().model_min_roc_auc
+    assert floor["roc_auc"] == card["metrics"]["model"]["roc_auc"] >= QualitySettings().model_min_roc_auc
     assert [d["action"] for d in registry["decisions"]] == ["promote"]
 
 
 def test_a_failed_gate_blocks_the_champion_and_records_why(platform_copy):
     assert train(platform_copy.defs, platform_copy.instance).success  # v0001 is champion
     strict = build_definitions(
-        PlatformSettings(data_dir=platform_copy.root, quality=QualityThresholds(model_min_roc_auc=0.99))
+        PlatformSettings(data_dir=platform_copy.root, quality=QualitySettings(model_min_roc_auc=0.99))
     )
     result = train(strict, platform_copy.instance, {"seed": 3})
     assert not result.success  # a blocking check failed: the run says so

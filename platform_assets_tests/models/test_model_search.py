@@ -1,29 +1,27 @@
-"""The bounded model search of ``lib/ml/training.py``: candidates, selection on a validation period
-carved from the training days (never the holdout), the records, train metrics and calibration."""
+"""The bounded model search (``lib/ml/search.py``, run by ``lib/ml/training.py``): candidates,
+selection on a validation period carved from the training days (never the holdout), the records,
+train metrics and calibration."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from platform_assets.lib.ml.training import (
-    SEARCH_SPACE,
-    build_pipeline,
-    calibration_bins,
-    choose_candidate,
-    prepare_features,
-    roc_summary,
-    score_probabilities,
-    search_candidates,
-    train_model,
-)
+from platform_assets.lib.ml import families
+from platform_assets.lib.ml.features import prepare_features
+from platform_assets.lib.ml.metrics import calibration_bins, roc_summary, score_probabilities
+from platform_assets.lib.ml.search import choose_candidate, search_candidates
+from platform_assets.lib.ml.training import build_pipeline, train_model
 from platform_assets_tests.models.test_training import synthetic_features
 
+BUILT_IN = ("logreg", "hgb")  # the candidates, order and winners asserted below are theirs
+SEARCH_SPACE = {name: families.get(name).candidates() for name in BUILT_IN}
 ALL = sum(len(grid) for grid in SEARCH_SPACE.values())
 RECORD_KEYS = {
     "index",
@@ -37,6 +35,14 @@ RECORD_KEYS = {
     "fit_seconds",
     "chosen",
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built_in_families() -> Iterator[None]:
+    """The search over the built-in families only, whatever else is registered."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(families, "FAMILIES", {name: families.FAMILIES[name] for name in BUILT_IN})
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""``lib/ml/training_spark.py`` against ``lib/ml/training.py`` on the same synthetic features: same split,
-similar metrics, same refusals; Spark models in the model store; the asset's Spark path."""
+"""The Spark ML backend (``lib/ml/spark_backend.py``) against the scikit-learn one on the same synthetic
+features: same split, similar metrics, same refusals; Spark models in the model store; the asset's
+Spark path and the trainer choice."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ import pandas as pd
 import pytest
 
 from platform_assets.layers.models.assets import choose_trainer
+from platform_assets.lib.ml.families import search_space
 from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore
-from platform_assets.lib.ml.training import SEARCH_SPACE, TrainingDataError, search_candidates, train_model
+from platform_assets.lib.ml.search import search_candidates
+from platform_assets.lib.ml.training import TrainingDataError, train_model, train_model_spark
+from platform_assets.resources import build_engine
+from platform_assets.settings import PlatformSettings
 from platform_assets_tests.models.test_training import (
     _no_positive_in_early_days,
     _no_positive_in_last_days,
@@ -60,8 +65,6 @@ def features() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def both(spark, features: pd.DataFrame):
     """scikit-learn and Spark ML logistic regressions on the same rows (each searches the C grid)."""
-    from platform_assets.lib.ml.training_spark import train_model_spark
-
     spark_ml = train_model_spark(spark.createDataFrame(features), kind="logreg")
     return train_model(features, kind="logreg"), spark_ml
 
@@ -150,14 +153,14 @@ def test_both_trainers_search_the_same_grid_on_the_same_validation_days(both) ->
 @spark_only
 def test_spark_search_tries_both_families_within_the_bound(spark, features: pd.DataFrame) -> None:
     """GBT with 10 trees keeps this short; Spark records candidates as scikit-learn does."""
-    from platform_assets.lib.ml.training_spark import SPARK_MAX_CANDIDATES, train_model_spark
+    from platform_assets.lib.ml.spark_backend import SPARK_MAX_CANDIDATES
 
     result = train_model_spark(spark.createDataFrame(features), max_candidates=2, max_iter=10)
     expected = search_candidates("search", 2, seed=0)
     assert [c.family for c in expected] == ["logreg", "hgb"]
     assert [r["family"] for r in result.candidates] == [c.family for c in expected]
     assert [r["hyperparams"] for r in result.candidates] == [dict(c.spark) for c in expected]
-    assert result.candidates[1]["estimator_params"] == dict(SEARCH_SPACE["hgb"][0].spark)
+    assert result.candidates[1]["estimator_params"] == dict(search_space()["hgb"][0].spark)
     chosen = _chosen(result)
     assert chosen == _best(result.candidates) and result.params["kind"] == chosen["family"]
     search = result.params["search"]
@@ -166,7 +169,7 @@ def test_spark_search_tries_both_families_within_the_bound(spark, features: pd.D
     names = {"logreg": "LogisticRegressionModel", "hgb": "GBTClassificationModel"}
     assert type(result.pipeline.stages[-1]).__name__ == names[chosen["family"]]
     assert all(0.5 < r["validation_roc_auc"] < 1 for r in result.candidates)
-    assert sum(len(grid) for grid in SEARCH_SPACE.values()) > SPARK_MAX_CANDIDATES
+    assert sum(len(grid) for grid in search_space().values()) > SPARK_MAX_CANDIDATES
     json.dumps(result.info())  # plain types only
 
 
@@ -195,8 +198,6 @@ def test_reference_sample_is_the_last_training_week(both) -> None:
 def test_bad_training_data_is_refused_by_spark_too(
     spark, features: pd.DataFrame, broken: Callable[[pd.DataFrame], pd.DataFrame], message: str
 ) -> None:
-    from platform_assets.lib.ml.training_spark import train_model_spark
-
     frame = broken(features)
     with pytest.raises(TrainingDataError, match=message):
         train_model(frame, holdout_days=3)
@@ -208,7 +209,7 @@ def test_bad_training_data_is_refused_by_spark_too(
 def test_spark_model_round_trips_through_the_store(
     spark, both, features: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from platform_assets.lib.ml.training_spark import positive_probability
+    from platform_assets.lib.ml.spark_backend import positive_probability
 
     _, result = both
     store = ModelStore(tmp_path / "models")
@@ -233,13 +234,22 @@ def test_spark_model_round_trips_through_the_store(
         store.load_spark(saved.version, scratch=tmp_path / "scratch")
 
 
-def test_trainer_choice() -> None:
-    assert choose_trainer("auto", 1_999_999, 2_000_000) == "sklearn"
-    assert choose_trainer("auto", 2_000_000, 2_000_000) == "spark"
-    assert choose_trainer("spark", 10, 2_000_000) == "spark"
-    assert choose_trainer("sklearn", 10**9, 2_000_000) == "sklearn"
+def test_trainer_choice(tmp_path: Path) -> None:
+    """``auto`` is the engine's one rule (``auto_spark_min_rows``, default 2,000,000 rows), unless
+    the run gives its own ``spark_min_rows``."""
+    engine = build_engine(PlatformSettings(data_dir=tmp_path))
+    assert choose_trainer("auto", 1_999_999, engine) == "sklearn"
+    assert choose_trainer("auto", 2_000_000, engine) == "spark"
+    assert choose_trainer("spark", 10, engine) == "spark"
+    assert choose_trainer("sklearn", 10**9, engine) == "sklearn"
     with pytest.raises(dg.Failure, match="expected one of auto, sklearn, spark"):
-        choose_trainer("torch", 10, 1)
+        choose_trainer("torch", 10, engine)
+    assert choose_trainer("auto", 99, engine, spark_min_rows=100) == "sklearn"
+    assert choose_trainer("auto", 100, engine, spark_min_rows=100) == "spark"
+    assert choose_trainer("auto", 10**9, engine, spark_min_rows=10**10) == "sklearn"
+    smaller = build_engine(PlatformSettings(data_dir=tmp_path, auto_spark_min_rows=100))
+    assert choose_trainer("auto", 100, smaller) == "spark"
+    assert choose_trainer("auto", 99, smaller) == "sklearn"
 
 
 @spark_only
@@ -247,7 +257,6 @@ def test_asset_trains_with_spark_when_the_table_is_large(spark, built_platform, 
     """Last in the module: the engine resource reuses this module's session and stops it."""
     from platform_assets.definitions import build_definitions
     from platform_assets.layers.models.assets import conversion_model
-    from platform_assets.settings import PlatformSettings
 
     root = tmp_path / "platform"
     shutil.copytree(built_platform.root, root)

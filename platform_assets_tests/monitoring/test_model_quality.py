@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from platform_assets.lib.ml.model_quality import ModelReport, compute_model_report
 from sklearn import metrics
+
+from platform_assets.lib.ml.model_quality import ModelReport, compute_model_report
 
 THRESHOLD = 0.5
 

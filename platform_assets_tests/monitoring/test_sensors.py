@@ -17,6 +17,7 @@ from platform_assets.layers.monitoring.sensors import (
 )
 from platform_assets.lib.ml.model_store import ModelStore
 from platform_assets.lib.ml.retraining import RetrainPolicy
+from platform_assets.settings import load_settings
 
 POLICY = RetrainPolicy(drift_share=0.5, min_roc_auc=0.6, min_labelled_rows=100)
 
@@ -33,12 +34,6 @@ def store(tmp_path: Path) -> ModelStore:
     store = ModelStore(tmp_path / "models")
     store.set_champion(register(store, "2026-04-10"), {"action": "promote", "reason": "test"})
     return store
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def report(instance, asset: dg.AssetKey, day: str, **metadata) -> None:
@@ -148,8 +143,14 @@ def test_a_finished_build_asks_to_monitor_each_day_it_built(store, tmp_path):
 )
 def test_policy_settings_are_validated(env, message):
     with pytest.raises(ValueError, match=message):
-        RetrainPolicy.from_env(env)
-    assert RetrainPolicy.from_env({"PLATFORM_RETRAIN_DRIFT_SHARE": "0.3"}).drift_share == 0.3
+        load_settings(env)
+    assert load_settings({"PLATFORM_RETRAIN_DRIFT_SHARE": "0.3"}).retrain.drift_share == 0.3
+
+
+def test_the_default_drift_share_is_the_one_the_alarm_was_calibrated_with():
+    from platform_assets.lib.ml.drift import DEFAULT_DRIFT_RULE
+
+    assert load_settings({}).retrain.drift_share == DEFAULT_DRIFT_RULE.drift_share
 
 
 def test_the_run_status_sensor_answers_a_real_build_run(built_platform, tmp_path):

@@ -8,11 +8,9 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.lake.assets import EVENTS, LINES_RECONCILE
@@ -21,12 +19,6 @@ from platform_assets.layers.raw.sensors import build_landing_files_sensor, landi
 from platform_assets.lib.layout import DataLayout
 
 LINE = b'{"ts": "2026-11-20T10:00:00Z", "ip": "192.0.2.1", "path": "/product/1", "status": 200}\n'
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 class Ticks:

@@ -49,7 +49,7 @@ def test_partition_range_backfill_builds_each_day_in_one_run(tmp_path):
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "platform_assets" / "instance.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "platform_assets" / "deploy" / "instance.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "PLATFORM_DATA_DIR": str(layout.root)}
     last = (FIRST + dt.timedelta(DAYS - 1)).isoformat()
     command = [

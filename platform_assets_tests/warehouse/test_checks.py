@@ -5,7 +5,6 @@ test wrote.
 """
 
 import shutil
-from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
@@ -50,12 +49,6 @@ FEATURE_CHECKS = {
     "features/session_features:class_balance",
     "features/session_features:no_constant_columns",
 }
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def lake_events(layout: DataLayout, day: str) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from platform_assets.layers.common.names import LOG_FILES_PARTITIONS
+
 PARTITIONS_START = "2015-01-01"
 
-log_files = dg.DynamicPartitionsDefinition(name="log_files")
+log_files = dg.DynamicPartitionsDefinition(name=LOG_FILES_PARTITIONS)
 # end_offset=1: today's partition exists while today's logs are still arriving.
 event_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1, timezone="UTC")

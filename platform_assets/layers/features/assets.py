@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.sql_assets import build_sql_assets
 from platform_assets.sql import load_folder
 
-SESSION_FEATURES = dg.AssetKey(["features", "session_features"])
+SESSION_FEATURES = dg.AssetKey([FEATURES_GROUP, "session_features"])
 
-feature_assets = [build_sql_assets(load_folder("features"), "features", {"duckdb", "spark", "sql"})]
+feature_assets = [build_sql_assets(load_folder("features"), FEATURES_GROUP, {"duckdb", "spark", "sql"})]

@@ -5,6 +5,7 @@
 import dagster as dg
 
 from platform_assets.layers.common.checks import CheckRun, check, checks_step, offender_result
+from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
@@ -142,5 +143,5 @@ def no_constant_columns(run: CheckRun, day: str) -> dg.AssetCheckResult:
     )
 
 
-CHECKS = [*table_checks(FEATURES_SQL, "features"), no_label_leakage, class_balance, no_constant_columns]
+CHECKS = [*table_checks(FEATURES_SQL, FEATURES_GROUP), no_label_leakage, class_balance, no_constant_columns]
 feature_checks = checks_step("features_checks", CHECKS)

@@ -1,22 +1,12 @@
 """Lake layer checks, one landed file (partition) at a time, in SQL over its Parquet files.
 
-A file's events are the fragments of its current generation in the lake catalog
-(``lib/lake_catalog.py``: ``lake/events/date=D/<file_id>__<gen>.parquet``), its quarantine the
-catalogued ``lake/quarantine/<file_id>__<gen>.parquet``; each check reads only those, plus, for
-duplicates, the other files' fragments that can hold the same events, so checking a file does not
-slow down as a day accumulates files. ``lines_reconcile`` (lines in = events + quarantined) runs
-inside the ingest step itself (``assets.py``); the checks here run after it.
+Each check reads only the file's catalogued fragments and quarantine (plus, for duplicates, the
+fragments of other files whose ``ts`` range meets its own), so checking a file does not slow down
+as a day accumulates files. ``lines_reconcile`` runs inside the ingest step itself (``assets.py``);
+the checks here run after it. A file failing the duplicate check (:data:`EVENT_IDENTITY`) is
+withheld from day builds until it is re-ingested.
 
-**Duplicate event**: an event of this file whose identity (:data:`EVENT_IDENTITY`: the request as
-logged: time, client, user, method, path, query, protocol, status, bytes, latency, referrer and
-agent) also appears, the same day, in a fragment of another landed file (overlapping shipper
-exports, or the same lines recompressed or re-cut); or one line of this file stored twice.
-Identical requests inside one file (the same client asking twice within a second) are real traffic
-and are not duplicates. The same *bytes* under a second name never get this far: the catalog
-refuses to publish them. Only fragments whose ``ts`` range (recorded in the catalog from the
-Parquet statistics) meets this file's are compared: an event outside it cannot be the same. A file
-failing the check is *withheld*: day builds stop reading it, so its events are not counted twice;
-re-ingesting it (once fixed) publishes it again.
+Design notes: docs/design/lake_checks.md
 """
 
 import datetime as dt
@@ -25,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from platform_assets.engines.lake_files import lake_types
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.common.checks import (
     CheckRun,
@@ -37,16 +28,10 @@ from platform_assets.layers.common.checks import (
 from platform_assets.layers.common.metadata import sample_markdown
 from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
 from platform_assets.lib.layout import file_id
-from platform_assets.sql import load
 
-EVENTS_SQL = load("lake/events")
-EVENT_TYPES: dict[str, str] = {c: EVENTS_SQL.meta["types"][c] for c in EVENTS_SQL.columns}
-QUARANTINE_TYPES = {
-    "source_file": "VARCHAR",
-    "source_line": "BIGINT",
-    "reason": "VARCHAR",
-    "raw_line": "VARCHAR",
-}
+# Columns and types as the SQL files declare them (``types:`` headers), which both engines write.
+EVENT_TYPES: dict[str, str] = lake_types("events")
+QUARANTINE_TYPES: dict[str, str] = lake_types("quarantine")
 EVENT_IDENTITY = (
     "ts",
     "ip",

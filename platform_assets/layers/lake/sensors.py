@@ -1,32 +1,12 @@
 """The lake-days sensor: rebuild every UTC day that newly ingested files touched.
 
-Each ``lake/events`` materialization (one per ingested file) lists the UTC days the file touched
-in its ``days`` metadata. The sensor reads the materializations stored after its cursor, in storage
-order, and requests one ``build_day`` run per touched day: one run per day per tick however many
-files touched it, ``run_key = "<day>:<storage id of the latest file touching it>"``, so a later file
-touching the same day (late events) yields a new key and a new build of that day.
+It reads the ``lake/events`` materializations stored after its cursor (one per ingested file, the
+UTC days it touched in their ``days`` metadata) and requests one ``build_day`` run per touched day,
+``run_key = "<day>:<storage id of the latest file touching it>"``, so late events rebuild a day.
+Days outside ``event_days`` or already built are skipped; it waits for a file's ingest run to
+finish, and the days of a file that failed a blocking check with ERROR severity are not requested.
 
-**Cursor**: ``{"v": 1, "after_storage_id": N}``, the last ``lake/events`` materialization consumed.
-Event storage ids only grow, so this is all the state needed. No cursor (first tick) = from the
-beginning of the instance's history.
-
-A day is *not* requested when
-  * it is outside the ``event_days`` partitions (before 2015-01-01, or after today UTC: a
-    shipper's clock in the future): logged; build it by hand once it exists;
-  * every asset of ``build_day`` already has a materialization for that day stored after the file
-    that touched it (the day was built later, e.g. by the demo or by hand): logged at debug level.
-
-A tick consumes at most ``max_records_per_tick`` materializations and stops before a record that
-would take it past ``max_days_per_tick`` distinct days; the rest come on the next ticks.
-
-**Blocking checks gate the build.** A materialization is recorded before its checks run, so the
-sensor waits (stops its tick before it) until the file's ingest run has finished, for at most
-``max_wait_for_checks_seconds`` (a run that died without finishing does not stall it forever).
-A file whose ingest run failed a blocking check with ERROR severity (``lines_reconcile``,
-``quarantine_share`` above its error threshold, duplicate events, ...) is consumed but its days
-are not requested: it is logged with the failed checks. Its fragments are still in the lake, so a
-later clean file or a hand-started build of the same day includes them: fix or remove the file
-and re-ingest it.
+Design notes: docs/design/days_and_monitor_sensors.md
 """
 
 import json
@@ -36,38 +16,24 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from platform_assets.layers.common.cursors import read_cursor, write_cursor
+from platform_assets.layers.common.jobs import build_day_job
+from platform_assets.layers.common.names import BUILD_DAY_JOB, LAKE_DAYS_SENSOR
 from platform_assets.layers.common.partitions import event_days
-from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.lake.assets import EVENTS
-from platform_assets.layers.warehouse.assets import mart_assets
 from platform_assets.lib.layout import validate_day
 
-BUILD_DAY_JOB = "build_day"
-CURSOR_VERSION = 1
 # build_day writes warehouse.duckdb, which takes one writer at a time: the tag lets the instance
 # queue these runs one by one (dagster.yaml: concurrency.runs.tag_concurrency_limits, limit 1).
 WAREHOUSE_WRITER_TAG = {"platform/writes": "warehouse"}
-# What build_day materializes (the job selects the warehouse and features groups).
-BUILD_DAY_ASSET_KEYS: tuple[dg.AssetKey, ...] = tuple(
-    key for assets_def in (*mart_assets, *feature_assets) for key in assets_def.keys
-)
 
 
-def read_cursor(raw: str | None) -> int:
-    """The storage id after which materializations are new (0 = from the beginning)."""
-    if not raw:
-        return 0
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-        raise ValueError(f"unknown cursor: {raw[:80]!r}")
-    after = data.get("after_storage_id")
-    if not isinstance(after, int) or after < 0:
-        raise ValueError(f"malformed cursor: {raw[:80]!r}")
-    return after
-
-
-def write_cursor(after_storage_id: int) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "after_storage_id": after_storage_id})
+def build_day_asset_keys(repository: dg.RepositoryDefinition | None) -> tuple[dg.AssetKey, ...]:
+    """What the ``build_day`` job materializes in ``repository`` (none without definitions: a
+    bare test context, where no day counts as built already)."""
+    if repository is None:
+        return ()
+    return tuple(sorted(build_day_job.selection.resolve(repository.asset_graph)))
 
 
 def _days_of(record: dg.EventLogRecord) -> list[str] | None:
@@ -194,10 +160,9 @@ def collect_days(
 
 def build_lake_days_sensor(
     *,
-    name: str = "lake_days_sensor",
+    name: str = LAKE_DAYS_SENSOR,
     max_records_per_tick: int = 1000,
     max_days_per_tick: int = 100,
-    build_day_asset_keys: Sequence[dg.AssetKey] = BUILD_DAY_ASSET_KEYS,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     max_wait_for_checks_seconds: float = 3600.0,
@@ -234,9 +199,10 @@ def build_lake_days_sensor(
         )
         latest, last = collect_days(ready, max_days_per_tick, context.log, blocked)
         cursor = write_cursor(last if last is not None else after)
+        built_keys = build_day_asset_keys(context.repository_def) if latest else ()
         requests = []
         for day in sorted(latest):
-            if built_after(context.instance, day, latest[day], build_day_asset_keys):
+            if built_after(context.instance, day, latest[day], built_keys):
                 context.log.debug(f"lake days: {day} was built after its latest file; not requested")
                 continue
             requests.append(

@@ -1,19 +1,19 @@
 """Models layer: train a challenger, gate it against the champion, promote it (or roll back).
 
-``models/conversion_model`` trains a new version on the session features (several families, a
-bounded search, a time split) and registers it. On the same held-out rows it scores the current
-champion too; three blocking checks (``beats_baseline``, ``metric_floor``, ``beats_champion``)
-gate ``models/champion``, which moves the registry's champion pointer. A failed gate records the
-decision (both scores and the reason) and the champion stays. ``models/champion`` with
-``version`` in its config promotes or rolls back to any registered, intact version.
+``models/conversion_model`` trains a new version on the session features (the registered model
+families, a bounded search, a time split) and registers it. On the same held-out rows it scores
+the current champion too; three blocking checks (``beats_baseline``, ``metric_floor``,
+``beats_champion``) gate ``models/champion``, which moves the registry's champion pointer. A failed
+gate records the decision (both scores and the reason) and the champion stays.
+``models/champion`` with ``version`` in its config promotes or rolls back to any registered,
+intact version.
 
-Two trainers share the split, data checks and metrics (``lib/ml/training.py``): scikit-learn in this
-process (skops file), or Spark ML on the ``engine`` resource's Spark session
-(``lib/ml/training_spark.py``) when the feature table has at least ``spark_min_rows`` rows.
+One training template, two backends (``lib/ml/training.py``): scikit-learn in this process (skops
+file), or Spark ML on the ``engine`` resource's Spark session for large feature tables (the
+engine's ``auto`` rule, or ``spark_min_rows``).
 """
 
 import hashlib
-import os
 import shutil
 from contextlib import closing
 from typing import Any
@@ -27,25 +27,23 @@ from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.layout import sql_string, validate_day
-from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, validate_version
+from platform_assets.lib.ml import families
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, ModelVersion, validate_version
 from platform_assets.lib.ml.promotion import PromotionDecision, PromotionPolicy, decide, holdout_scores
 
 CONVERSION_MODEL = dg.AssetKey(["models", "conversion_model"])
 CHAMPION = dg.AssetKey(["models", "champion"])
 BEATS_BASELINE, METRIC_FLOOR, BEATS_CHAMPION = "beats_baseline", "metric_floor", "beats_champion"
 TRAINERS = ("auto", "sklearn", "spark")
-# Feature rows from which ``trainer: auto`` trains with Spark ML; below it scikit-learn in one
-# process is faster (a Spark session alone takes 10-20 s to start). Env: PLATFORM_MODEL_SPARK_MIN_ROWS.
-DEFAULT_SPARK_MIN_ROWS = int(os.environ.get("PLATFORM_MODEL_SPARK_MIN_ROWS", "2000000"))
 
 
 class TrainingConfig(dg.Config):
     """How to train and how the challenger must compare with the champion; every field is
     recorded with the model version."""
 
-    # "search": every family (logistic regression, gradient boosting) with a bounded grid, the best
-    # on a validation period at the end of the training days; or one family: "logreg", "hgb"
-    kind: str = "search"
+    # "search": every registered family (lib/ml/families.py) with its bounded grid, the best on a
+    # validation period at the end of the training days; or one family by name ("logreg", "hgb"...)
+    kind: str = families.SEARCH
     max_candidates: int | None = None  # default: the whole grid (7) with scikit-learn, 4 on Spark
     validation_days: int | None = None  # default: the last days closest to 25% of training rows
     selection_metric: str = "log_loss"  # or "roc_auc", "brier"
@@ -54,8 +52,10 @@ class TrainingConfig(dg.Config):
     seed: int = 0
     train_until: str | None = None  # last feature day to use (YYYY-MM-DD); default: all days
     min_rows: int = 200
-    trainer: str = "auto"  # "sklearn", "spark", or "auto": Spark ML from spark_min_rows rows on
-    spark_min_rows: int = DEFAULT_SPARK_MIN_ROWS
+    # "sklearn", "spark", or "auto": Spark ML from spark_min_rows rows on (default: the engine
+    # resource's auto_spark_min_rows, the engine's one auto rule)
+    trainer: str = "auto"
+    spark_min_rows: int | None = None
     # log loss: a proper scoring rule, so a champion whose probabilities no longer match the
     # conversion rate loses even when its ranking (ROC AUC) holds; or "roc_auc", "brier"
     promotion_metric: str = "log_loss"
@@ -77,13 +77,25 @@ class TrainingConfig(dg.Config):
         return args
 
 
-def choose_trainer(trainer: str, rows: int, spark_min_rows: int) -> str:
-    """``"sklearn"`` or ``"spark"`` for a feature table of ``rows`` rows."""
+def choose_trainer(trainer: str, rows: int, engine: PlatformEngine, spark_min_rows: int | None = None) -> str:
+    """``"sklearn"`` or ``"spark"`` for a feature table of ``rows`` rows: ``auto`` follows the
+    engine's auto rule, or ``spark_min_rows`` when given."""
     if trainer not in TRAINERS:
         raise dg.Failure(f"trainer {trainer!r}: expected one of {', '.join(TRAINERS)}")
-    if trainer == "auto":
+    if trainer != "auto":
+        return trainer
+    if spark_min_rows is not None:
         return "spark" if rows >= spark_min_rows else "sklearn"
-    return trainer
+    return "spark" if engine.uses_spark(rows=rows, kind="auto") else "sklearn"
+
+
+def check_family(kind: str, trainer: str) -> None:
+    """Fail before any data is read when ``kind`` is no registered family (or "search"), or a
+    family the chosen trainer cannot fit."""
+    try:
+        families.resolve(kind, spark=trainer == "spark")
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
 
 
 def _confusion_markdown(at: dict) -> str:
@@ -132,44 +144,20 @@ def conversion_model(
     """Trains a challenger that predicts at session start whether a session converts, registers it,
     and compares it with the champion on the same held-out rows (scikit-learn or Spark ML)."""
     policy = _policy(config, quality)
-    where = ""
-    if config.train_until:
-        last_day = sql_string(validate_day(config.train_until).isoformat())  # validated: a literal
-        where = f" WHERE event_date <= CAST({last_day} AS DATE)"
+    where = _until(config.train_until)
     training_data = _training_data(engine, where)
     rows = training_data["rows"]
-    trainer = choose_trainer(config.trainer, rows, config.spark_min_rows)
-    context.log.info(f"{rows} feature rows: training with {trainer} (spark_min_rows {config.spark_min_rows})")
+    trainer = choose_trainer(config.trainer, rows, engine, config.spark_min_rows)
+    check_family(config.kind, trainer)
+    threshold = engine.auto_spark_min_rows if config.spark_min_rows is None else config.spark_min_rows
+    context.log.info(f"{rows} feature rows: training with {trainer} (spark_min_rows {threshold})")
+    result = _train(context, config, engine, trainer, where, training_data)
     store = storage.model_store()
-    from platform_assets.lib.ml.training import TrainingDataError, train_model  # scikit-learn: step only
-
-    try:
-        if trainer == "spark":
-            result = _train_with_spark(context, config, engine, where)
-        else:
-            query = f"SELECT * FROM session_features{where} ORDER BY event_date, session_id"
-            result = train_model(engine.read_frame(query), **config.training_args())
-    except TrainingDataError as error:  # the window cannot train a trustworthy model: say why
-        raise dg.Failure(
-            f"no model trained on {training_data['days']} feature days ({rows} rows): {error}",
-            metadata={"training_data": dg.MetadataValue.json(training_data)},
-        ) from None
-    model, baseline = result.metrics["model"], result.metrics["baseline"]
+    model = result.metrics["model"]
     info = {**result.info(), "training_partitions": training_data, "run_id": context.run.run_id}
-    summary = {
-        "family": result.params.get("kind"),
-        "trainer": result.params["trainer"],
-        "roc_auc": model["roc_auc"],
-        "log_loss": model["log_loss"],
-        "train_start": result.split.train_start,
-        "train_end": result.split.train_end,
-        "holdout_start": result.split.holdout_start,
-        "holdout_end": result.split.holdout_end,
-        "training_data_version": training_data["data_version"],
-        "run_id": context.run.run_id,
-    }
     save = store.save_spark if trainer == "spark" else store.save
     accepted = bool(result.metrics["beats_baseline"]) and model["roc_auc"] >= policy.min_roc_auc
+    summary = _registry_summary(result, training_data, context.run.run_id)
     version = save(
         result.pipeline, result.metrics, result.reference, info, accepted=accepted, summary=summary
     )
@@ -179,44 +167,7 @@ def conversion_model(
         store.record_decision(decision.as_record())
     context.log.info(f"trained {version.version}: {decision.reason}")
     yield dg.MaterializeResult(
-        metadata={
-            "model_version": version.version,
-            "trainer": result.params["trainer"],
-            "family": str(result.params.get("kind")),
-            "model_format": version.format,
-            "accepted": accepted,
-            "model_sha256": version.sha256,
-            "model_path": dg.MetadataValue.path(str(version.model_path)),
-            "roc_auc": model["roc_auc"],
-            "log_loss": model["log_loss"],
-            "brier": model["brier"],
-            "precision": model["at_0_5"]["precision"],
-            "recall": model["at_0_5"]["recall"],
-            "threshold_tuned": model["at_train_best_f1"]["threshold"],
-            "precision_tuned": model["at_train_best_f1"]["precision"],
-            "recall_tuned": model["at_train_best_f1"]["recall"],
-            "f1_tuned": model["at_train_best_f1"]["f1"],
-            "baseline_roc_auc": baseline["roc_auc"],
-            "baseline_log_loss": baseline["log_loss"],
-            "positive_rate_holdout": result.metrics["positive_rate_holdout"],
-            **_train_metrics(result.metrics),
-            **_calibration_metadata(model),
-            "code_version": str(info.get("code_version", "")),
-            "confusion_matrix": dg.MetadataValue.md(_confusion_markdown(model["at_0_5"])),
-            "confusion_matrix_tuned": dg.MetadataValue.md(_confusion_markdown(model["at_train_best_f1"])),
-            **_candidates_metadata(getattr(result, "candidates", None)),
-            "champion_before": decision.champion or "",
-            "champion_score": _score(decision.champion_scores, policy.metric),
-            "challenger_score": decision.challenger_scores[policy.metric],
-            "promotion_metric": policy.metric,
-            "decision": "promote" if decision.promote else "keep",
-            "decision_reason": decision.reason,
-            "split": dg.MetadataValue.json(result.split.as_dict()),
-            "params": dg.MetadataValue.json(result.params),
-            "training_data": dg.MetadataValue.json(training_data),
-            "training_data_version": training_data["data_version"],
-            "dagster/row_count": result.split.train_rows + result.split.holdout_rows,
-        }
+        metadata=challenger_metadata(result, version, accepted, info, decision, policy, training_data)
     )
     for gate in decision.gates:
         yield dg.AssetCheckResult(
@@ -225,6 +176,121 @@ def conversion_model(
             metadata={"model_version": version.version, **_plain(gate.figures), "detail": gate.detail},
             description=None if gate.passed else gate.detail,
         )
+
+
+def _until(train_until: str | None) -> str:
+    """The SQL filter on the feature days a run may read ("" for every day)."""
+    if not train_until:
+        return ""
+    last_day = sql_string(validate_day(train_until).isoformat())  # validated: a literal
+    return f" WHERE event_date <= CAST({last_day} AS DATE)"
+
+
+def _train(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    engine: PlatformEngine,
+    trainer: str,
+    where: str,
+    training_data: dict[str, Any],
+) -> Any:
+    """Train with the chosen backend; a window that cannot train a trustworthy model fails the
+    step and says why."""
+    from platform_assets.lib.ml.training import TrainingDataError, train_model  # scikit-learn: step only
+
+    try:
+        if trainer == "spark":
+            return _train_with_spark(context, config, engine, where)
+        query = f"SELECT * FROM session_features{where} ORDER BY event_date, session_id"
+        return train_model(engine.read_frame(query), **config.training_args())
+    except TrainingDataError as error:
+        days, rows = training_data["days"], training_data["rows"]
+        raise dg.Failure(
+            f"no model trained on {days} feature days ({rows} rows): {error}",
+            metadata={"training_data": dg.MetadataValue.json(training_data)},
+        ) from None
+
+
+def _registry_summary(result: Any, training_data: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The fields the registry keeps beside each version (family, scores, days, data version)."""
+    model = result.metrics["model"]
+    return {
+        "family": result.params.get("kind"),
+        "trainer": result.params["trainer"],
+        "roc_auc": model["roc_auc"],
+        "log_loss": model["log_loss"],
+        "train_start": result.split.train_start,
+        "train_end": result.split.train_end,
+        "holdout_start": result.split.holdout_start,
+        "holdout_end": result.split.holdout_end,
+        "training_data_version": training_data["data_version"],
+        "run_id": run_id,
+    }
+
+
+def challenger_metadata(
+    result: Any,
+    version: ModelVersion,
+    accepted: bool,
+    info: dict[str, Any],
+    decision: PromotionDecision,
+    policy: PromotionPolicy,
+    training_data: dict[str, Any],
+) -> dict[str, Any]:
+    """What a ``conversion_model`` materialization shows: the version, its held-out scores, the
+    search, the promotion decision and the data it was trained on."""
+    return {
+        "model_version": version.version,
+        "trainer": result.params["trainer"],
+        "family": str(result.params.get("kind")),
+        "model_format": version.format,
+        "accepted": accepted,
+        "model_sha256": version.sha256,
+        "model_path": dg.MetadataValue.path(str(version.model_path)),
+        **_score_metadata(result.metrics),
+        "code_version": str(info.get("code_version", "")),
+        **_candidates_metadata(getattr(result, "candidates", None)),
+        **_decision_metadata(decision, policy),
+        "split": dg.MetadataValue.json(result.split.as_dict()),
+        "params": dg.MetadataValue.json(result.params),
+        "training_data": dg.MetadataValue.json(training_data),
+        "training_data_version": training_data["data_version"],
+        "dagster/row_count": result.split.train_rows + result.split.holdout_rows,
+    }
+
+
+def _score_metadata(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Held-out scores at both thresholds, the baseline's, train scores, calibration."""
+    model, baseline, tuned = metrics["model"], metrics["baseline"], metrics["model"]["at_train_best_f1"]
+    return {
+        "roc_auc": model["roc_auc"],
+        "log_loss": model["log_loss"],
+        "brier": model["brier"],
+        "precision": model["at_0_5"]["precision"],
+        "recall": model["at_0_5"]["recall"],
+        "threshold_tuned": tuned["threshold"],
+        "precision_tuned": tuned["precision"],
+        "recall_tuned": tuned["recall"],
+        "f1_tuned": tuned["f1"],
+        "baseline_roc_auc": baseline["roc_auc"],
+        "baseline_log_loss": baseline["log_loss"],
+        "positive_rate_holdout": metrics["positive_rate_holdout"],
+        **_train_metrics(metrics),
+        **_calibration_metadata(model),
+        "confusion_matrix": dg.MetadataValue.md(_confusion_markdown(model["at_0_5"])),
+        "confusion_matrix_tuned": dg.MetadataValue.md(_confusion_markdown(tuned)),
+    }
+
+
+def _decision_metadata(decision: PromotionDecision, policy: PromotionPolicy) -> dict[str, Any]:
+    return {
+        "champion_before": decision.champion or "",
+        "champion_score": _score(decision.champion_scores, policy.metric),
+        "challenger_score": decision.challenger_scores[policy.metric],
+        "promotion_metric": policy.metric,
+        "decision": "promote" if decision.promote else "keep",
+        "decision_reason": decision.reason,
+    }
 
 
 def _policy(config: TrainingConfig, quality: QualityThresholds) -> PromotionPolicy:
@@ -350,7 +416,7 @@ def _train_with_spark(
     folder in parallel (no pass through pandas or the Python driver). On a cluster the data
     directory must be shared storage. The folder is removed when training ends.
     """
-    from platform_assets.lib.ml.training_spark import train_model_spark
+    from platform_assets.lib.ml.training import train_model_spark
 
     export = engine.layout.tmp / "training" / context.run.run_id
     shutil.rmtree(export, ignore_errors=True)

@@ -134,8 +134,8 @@ def model_performance(
 ) -> dg.MaterializeResult:
     """Evidently report of the day's predictions vs the champion's on its training sample:
     prediction drift, and classification quality once the day's labels exist."""
-    from platform_assets.lib.ml.scoring import load_scorer
     from platform_assets.lib.ml.model_quality import compute_model_report  # Evidently: only when run
+    from platform_assets.lib.ml.scoring import load_scorer
 
     day = _champion_day(context, storage)
     current = engine.read_frame(

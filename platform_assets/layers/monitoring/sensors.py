@@ -1,25 +1,12 @@
 """Monitoring sensors: score and monitor each built day, and retrain when the world changes.
 
 ``monitor_built_days`` (a run-status sensor): when a ``build_day`` run succeeds and a champion
-exists, it requests ``monitor_day`` (predictions, feature drift, model performance) for each day
-that run built (``run_key`` = the build run's id and the day, so each build is monitored once).
+exists, it requests ``monitor_day`` for each day that run built. ``retrain_on_drift`` requests one
+``train_model`` run when, on a day the champion was not trained on, the share of drifted feature
+columns reaches ``retrain_drift_share`` or, with enough labels, the day's ROC AUC falls below
+``retrain_min_roc_auc``; its challenger must still pass the promotion gate.
 
-``retrain_on_drift``: reads the monitoring materializations stored after its cursor and requests
-one ``train_model`` run when, on a day the champion was not trained on and against that champion,
-
-- the share of drifted feature columns reaches ``retrain_drift_share`` (default: the share the
-  drift alarm was calibrated with, see benchmarks/RESULTS.md "drift alarm"), or
-- with at least ``retrain_min_labelled_rows`` labelled sessions, the day's ROC AUC falls below
-  ``retrain_min_roc_auc``.
-
-The run trains on every feature day there is, holding out the last ``holdout_days`` (default 2)
-so that the newest data, where the change shows, is learned from and the comparison with the
-champion is on days neither model was trained on; its challenger must still pass the promotion
-gate. ``run_key = retrain:<champion>:<day>``: a trigger is acted on once, and a newer drifted day
-after a kept champion asks again. Reports made against an older champion are ignored.
-No new run is requested while a ``train_model`` run is queued or in progress.
-
-**Cursor**: ``{"v": 1, "after_storage_id": N}``, the last monitoring materialization consumed.
+Design notes: docs/design/days_and_monitor_sensors.md
 """
 
 from __future__ import annotations
@@ -29,15 +16,25 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.layers.common.cursors import read_cursor, write_cursor
 from platform_assets.layers.common.jobs import build_day_job, monitor_day_job, train_job
+from platform_assets.layers.common.names import (
+    CHAMPION_TAG,
+    CONVERSION_MODEL_OP,
+    MONITOR_SENSOR,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RETRAIN_REASON_TAG,
+    RETRAIN_SENSOR,
+    TRAIN_JOB,
+    TRIGGER_DAY_TAG,
+)
 from platform_assets.layers.common.partitions import event_days
-from platform_assets.layers.lake.sensors import read_cursor, write_cursor
 from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
 from platform_assets.lib.ml.model_store import ModelStore
 from platform_assets.lib.ml.retraining import RetrainPolicy
 
-TRAIN_JOB = train_job.name
-MODEL_OP = "models__conversion_model"
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -91,12 +88,8 @@ def retrain_requests(
     reason = "; ".join(triggers[day])
     request = dg.RunRequest(
         run_key=f"retrain:{champion.version}:{day}",
-        run_config={"ops": {MODEL_OP: {"config": {"holdout_days": policy.holdout_days}}}},
-        tags={
-            "platform/retrain-reason": reason[:200],
-            "platform/trigger-day": day,
-            "platform/champion": champion.version,
-        },
+        run_config={"ops": {CONVERSION_MODEL_OP: {"config": {"holdout_days": policy.holdout_days}}}},
+        tags={RETRAIN_REASON_TAG: reason[:200], TRIGGER_DAY_TAG: day, CHAMPION_TAG: champion.version},
     )
     return [request], cursor, notes
 
@@ -108,7 +101,7 @@ def build_retrain_sensor(
     ``definitions.py`` from settings)."""
 
     @dg.sensor(
-        name="retrain_on_drift",
+        name=RETRAIN_SENSOR,
         job=train_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -140,12 +133,9 @@ def _training_in_flight(instance: dg.DagsterInstance) -> bool:
 def built_days(run: dg.DagsterRun) -> list[str]:
     """The days a ``build_day`` run built: its partition, or every day of its range."""
     tags = run.tags
-    if tags.get("dagster/partition"):
-        return [tags["dagster/partition"]]
-    first, last = (
-        tags.get("dagster/asset_partition_range_start"),
-        tags.get("dagster/asset_partition_range_end"),
-    )
+    if tags.get(PARTITION_TAG):
+        return [tags[PARTITION_TAG]]
+    first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     if first and last:
         return list(event_days.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
     return []
@@ -164,7 +154,7 @@ def build_monitor_sensor(models_root: Path, minimum_interval_seconds: int = 30) 
     """The ``monitor_built_days`` run-status sensor over the model store at ``models_root``."""
 
     @dg.run_status_sensor(
-        name="monitor_built_days",
+        name=MONITOR_SENSOR,
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[build_day_job],
         request_job=monitor_day_job,

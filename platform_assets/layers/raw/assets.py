@@ -2,17 +2,18 @@
 
 import dagster as dg
 
+from platform_assets.layers.common.names import RAW_GROUP
 from platform_assets.layers.common.partitions import log_files
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.lib.line_reader import file_facts
 
-LOG_FILES = dg.AssetKey(["raw", "log_files"])
+LOG_FILES = dg.AssetKey([RAW_GROUP, "log_files"])
 
 
 @dg.asset(
     key=LOG_FILES,
     partitions_def=log_files,
-    group_name="raw",
+    group_name=RAW_GROUP,
     kinds={"file"},
     owners=["team:data-platform"],
     code_version="1",

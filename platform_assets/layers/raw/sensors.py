@@ -1,69 +1,9 @@
 """The landing-folder sensor: one ``ingest_log_file`` run per new, complete, not yet seen landed file.
 
-Each tick walks ``PLATFORM_DATA_DIR/landing`` (any depth), adds the keys of files that are ready to
-the ``log_files`` dynamic partitions and requests one run per file, ``run_key = "<key>:<sha256>"``.
-
-A file is *ready* when
-  * its name is acceptable (:func:`~platform_assets.lib.layout.validate_file_key`: no hidden or
-    in-progress names, no control characters or backslashes; plus valid UTF-8 and no ``...``,
-    which Dagster reads as a partition range) and it is a regular file, not a symlink;
-  * it has been seen before and its size and mtime stayed the same for ``stable_ticks`` later
-    ticks (default 1: first sighting = pending, requested on the next tick if unchanged), and,
-    optionally, its mtime is at least ``min_quiet_seconds`` old (the clock is injectable);
-  * its content (sha256) differs from every file already requested, unless every run requested
-    for that content has ended without success and left nothing in the lake (see *Failed
-    ingests* below); empty files are exempt from that rule (they hold nothing that could be
-    counted twice).
-
-**Empty files are requested**: the raw layer records 0 lines and the lake 0 events, so the arrival
-of an empty file stays visible and accounted for. Files with bad bytes (binary, truncated gzip,
-a line over the limit) are requested too: the lake quarantines their bad lines.
-
-**Cursor** (JSON, shown in the UI)::
-
-    {"v": 1,
-     "pending": {"<key>": [size, mtime_ns, unchanged_ticks], ...},   # seen, not yet requested
-     "skipped": {"<key>": [kind, size, mtime_ns], ...},              # logged once, not retried
-     "sha256": ["<first 16 hex digits>", ...]}                       # content already requested
-
-Files already requested are *not* listed: they are the partitions of ``log_files`` that exist
-(``instance.get_dynamic_partitions``), which Dagster stores anyway. So the cursor grows with what is
-in flight (``pending`` is capped at ``max_pending_files``; ``skipped`` only holds entries still in
-the folder) plus 19 bytes per ingested file for duplicate detection, capped at the most recent
-``max_remembered_hashes`` (20,000 by default, about 380 KB). 64-bit hash prefixes make a false
-"duplicate" among a million files a one-in-ten-million event. On the first tick (no cursor) the
-hashes are seeded from the ``sha256`` metadata of earlier ``raw/log_files`` materializations, so files
-ingested before the sensor was switched on count too.
-
-Why a requested file stays in ``pending`` until its tick commits: the daemon adds the dynamic
-partitions first, then submits the runs, then stores the cursor. If a tick dies in between, the
-next tick still finds the file in the old cursor's ``pending`` and requests it again even though its
-partition exists; the unchanged ``run_key`` makes Dagster drop the request if the run was launched.
-
-**Failed ingests do not mark content as seen.** The cursor's ``sha256`` list holds content
-*requested*, not content ingested. When a file's content is found in it, the runs tagged
-``platform/sha256`` with that content decide: a run in flight means wait (the file stays
-pending and is hashed again next tick), a successful run means duplicate, and so does a lake
-holding fragments or a quarantine of an earlier file with that content. Content whose every
-run failed or was canceled and left nothing in the lake is requested again under its new name:
-a file renamed after its run was requested (that run fails with "file not found") lands under
-the new name. Content with no tagged run (seeded from ``raw/log_files`` or ingested through the
-CLI) stays a duplicate.
-
-**Hard links are ordinary files.** A hard link in landing to a file elsewhere is ingested like
-any file: it *is* a file in the folder (same inode, no path leading out), created by someone with
-write access to landing, who could as well have copied the bytes. Refusing ``st_nlink > 1``
-would refuse legitimate files (rotated logs hard-linked by logrotate or a backup tool) and stop
-no one (a copy passes). The sensor only ever reads paths inside landing; what lands there is
-trusted to the extent its writers are (see SECURITY.md).
-
-A landed file is treated as immutable once requested: rewriting it under the same name is not
-picked up (land the new content under a new name). Removed files, unreadable files and folders,
-unacceptable names and symlinks (one leaving the folder is refused; one inside it is an alias of
-a file ingested under its own name) get one log line and are skipped; the tick goes on, and
-nothing outside the landing folder is ever opened. Per tick at most ``max_files_per_tick`` files
-are hashed and at most ``max_bytes_per_tick`` bytes read (a single larger file is hashed alone);
-the rest stay pending, in order.
+Files land by hand or by a shipper at any time and any depth: a tick requests a file once its size
+and mtime have stopped changing, never twice for the same content, and skips (with one log line)
+what is unsafe or unreadable without stopping. The cursor holds only what is in flight; requested
+files are the ``log_files`` partitions. Design notes: ``docs/design/landing_sensor.md``.
 """
 
 import dataclasses
@@ -78,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.layers.common.names import INGEST_JOB, LANDING_FILES_SENSOR, PARTITION_TAG, SHA256_TAG
 from platform_assets.layers.common.partitions import log_files
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
@@ -89,7 +30,6 @@ from platform_assets.lib.layout import (
     validate_file_key,
 )
 
-INGEST_JOB = "ingest_log_file"
 CURSOR_VERSION = 1
 HASH_PREFIX_CHARS = 16
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -101,11 +41,9 @@ UNSAFE = "unsafe"  # rejected by the walk (name, symlink, folder): re-derived ev
 DUPLICATE = "duplicate"  # same content as a requested file: looked at again only if it changes
 UNREADABLE = "unreadable"  # could not be read: looked at again when it changes or becomes readable
 
-# what became of the runs requested for a content (see "Failed ingests" above)
+# what became of the runs requested for a content (docs/design/landing_sensor.md, "Failed ingests")
 LANDED, IN_FLIGHT, FAILED = "landed", "in flight", "failed"
 ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-SHA256_TAG = "platform/sha256"
-PARTITION_TAG = "dagster/partition"
 # (partition key, status) of every run requested for a sha256
 ContentRuns = Callable[[str], list[tuple[str, dg.DagsterRunStatus]]]
 
@@ -140,7 +78,7 @@ class LandingSensorConfig:
 
 @dataclasses.dataclass
 class LandingCursor:
-    """The sensor's memory between ticks (see the module docstring for the JSON format)."""
+    """The sensor's memory between ticks (JSON format: docs/design/landing_sensor.md)."""
 
     pending: dict[str, list[int]] = dataclasses.field(default_factory=dict)
     skipped: dict[str, list] = dataclasses.field(default_factory=dict)
@@ -535,7 +473,7 @@ def seed_hashes(instance: dg.DagsterInstance, limit: int) -> list[str]:
 
 def build_landing_files_sensor(
     *,
-    name: str = "landing_files_sensor",
+    name: str = LANDING_FILES_SENSOR,
     max_files_per_tick: int = 200,
     max_bytes_per_tick: int = 512 << 20,
     stable_ticks: int = 1,
@@ -562,7 +500,7 @@ def build_landing_files_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(
-            "Watches PLATFORM_DATA_DIR/landing (any depth) and starts one ingest_log_file run per new "
+            f"Watches PLATFORM_DATA_DIR/landing (any depth) and starts one {INGEST_JOB} run per new "
             f"file once its size and mtime are unchanged for {stable_ticks} tick(s). Skips hidden and "
             "in-progress names, symlinks leaving the folder and content already ingested under another "
             f"name; at most {max_files_per_tick} files per tick."

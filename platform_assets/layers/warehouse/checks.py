@@ -21,11 +21,12 @@ from platform_assets.layers.common.checks import (
     parquet_source,
 )
 from platform_assets.layers.common.metadata import sample_markdown
+from platform_assets.layers.common.names import WAREHOUSE_GROUP
 from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.sql import load, load_folder
 
-LAYER = "warehouse"
+LAYER = WAREHOUSE_GROUP
 MARTS = load_folder("marts")
 
 

@@ -1,22 +1,12 @@
-"""Data drift between a reference sample and current data: the project's only Evidently adapter.
+"""Data drift between a reference sample and current data, judged with Evidently.
 
 ``compute_drift`` runs Evidently 0.7's ``DataDriftPreset``, saves its HTML and JSON reports
-atomically and returns a plain, JSON-ready :class:`DriftSummary`. How a day is judged is a
-:class:`DriftRule`: the per-column method and threshold for numerical and categorical columns and
-the share of drifted columns that makes dataset drift. ``DEFAULT_DRIFT_RULE`` is calibrated on
-simulated days with and without planted drift (``python -m benchmarks.alarm``; the evidence is in
-``benchmarks/RESULTS.md``, "drift alarm"). Evidently is imported inside the functions (the import
-takes seconds). No Dagster here.
+atomically and returns a plain, JSON-ready :class:`DriftSummary`; a :class:`DriftRule` says how a
+day is judged (``DEFAULT_DRIFT_RULE``: ``benchmarks/RESULTS.md``, "drift alarm"). Columns empty on
+one side are left out of Evidently's run, and category values are HTML-escaped before Evidently
+sees them. Evidently is imported inside the functions (the import takes seconds). No Dagster here.
 
-Two things Evidently does not handle are handled here:
-
-- a column with no value at all in one of the datasets makes Evidently raise ("An empty column
-  ... was provided for drift calculation"), so such a column is left out of the Evidently run and
-  reported in ``empty_columns``; it counts as drifted when only one side is empty;
-- Evidently writes category values unescaped into a JSON blob inside an inline ``<script>`` of
-  the HTML report, so a value such as ``</script><script>...`` would end that block and run as
-  script. Category values are therefore HTML-escaped (``html.escape``, which is one-to-one and so
-  leaves every drift statistic unchanged) before Evidently sees them.
+Design notes: docs/design/evidently_adapters.md
 """
 
 from __future__ import annotations
@@ -272,7 +262,7 @@ def _empty_columns(
 
 
 def _prepared(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Numbers as float64; categories as HTML-escaped strings (see the module docstring)."""
+    """Numbers as float64; categories as HTML-escaped strings (docs/design/evidently_adapters.md)."""
     out = pd.DataFrame(index=frame.index)
     for column in numerical:
         out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")

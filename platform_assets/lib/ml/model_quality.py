@@ -2,24 +2,11 @@
 
 ``compute_model_report`` compares one day's predicted probabilities (and labels, once they
 exist) with the champion's predictions on its own training reference sample, saves Evidently's
-HTML and JSON reports atomically and returns a plain, JSON-ready :class:`ModelReport`. Evidently
-is imported inside the function (the import takes seconds). No Dagster here.
+HTML and JSON reports atomically and returns a plain, JSON-ready :class:`ModelReport`. Every number
+comes from Evidently; the adapter handles what Evidently 0.7 does not (partly labelled days, one
+class, undefined metrics). Evidently is imported inside the function (the import takes seconds).
 
-Every number comes from Evidently's snapshot; the adapter only counts rows. Evidently 0.7 needs a
-label on every row it scores (a null label breaks its classification metrics), so:
-
-- all current rows labelled, or none: one Evidently report (prediction drift, plus quality when
-  there are labels);
-- some rows labelled: prediction drift runs on all rows and quality on the labelled rows only,
-  as two Evidently reports saved together (one HTML page holding both, one JSON with both metric
-  lists); ``quality_notes`` says how many rows were scored.
-
-Quality is Evidently's ``ClassificationPreset`` when the labelled rows hold both classes; with one
-class (the preset fails there), its Accuracy, Precision, Recall, F1, RocAuc and LogLoss metrics,
-ROC AUC then being undefined (None) on the current side. Evidently reports an undefined precision,
-recall or F1 (a zero denominator) as 0.0; those are None here, with the reason in
-``quality_notes``. Reports are written with ``Snapshot.get_html_str``/``Snapshot.json`` through
-``atomic_write_text`` (temporary file beside the target, then ``os.replace``).
+Design notes: docs/design/evidently_adapters.md
 """
 
 from __future__ import annotations

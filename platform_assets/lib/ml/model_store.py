@@ -57,12 +57,12 @@ REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = 2  # 2 added "champion" and "decisions"; a format-1 file reads as no champion
 VERSION_PATTERN = re.compile(r"^v\d{4,}$", re.ASCII)  # ASCII: no other digits
 
-# Types skops does not trust by default that the pipelines of lib/ml/training.py contain (checked
+# Types skops does not trust by default that the scikit-learn pipelines contain (checked
 # with skops.io.get_untrusted_types on both kinds). Pinned here on purpose: a file that needs any
 # other type is refused instead of being trusted blindly.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
-    "platform_assets.lib.ml.training.log1p_nonnegative",  # FunctionTransformer on count features
+    "platform_assets.lib.ml.features.log1p_nonnegative",  # FunctionTransformer on count features
     "pandas._libs.missing.NAType",  # SimpleImputer(missing_values=pd.NA) for categories
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
@@ -72,7 +72,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
 # function it holds by module path; after the file's sha256 is verified, these names are read as
 # their new ones (never anything else), so models registered before a move still load.
 MOVED_TYPES: dict[str, str] = {
-    "platform_assets.lib.training.log1p_nonnegative": "platform_assets.lib.ml.training.log1p_nonnegative",
+    "platform_assets.lib.training.log1p_nonnegative": "platform_assets.lib.ml.features.log1p_nonnegative",
+    "platform_assets.lib.ml.training.log1p_nonnegative": "platform_assets.lib.ml.features.log1p_nonnegative",
 }
 
 

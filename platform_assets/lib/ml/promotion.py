@@ -149,35 +149,9 @@ def decide(
         f"the floor {policy.min_roc_auc:.4f}",
         {"roc_auc": auc, "min_roc_auc": policy.min_roc_auc},
     )
-    metric = policy.metric
-    if champion_error:
-        champion_gate = Gate(
-            "beats_champion",
-            False,
-            f"the champion {champion} cannot be scored ({champion_error}); promote a version "
-            "explicitly once it is repaired or replaced",
-            {"champion": champion},
-        )
-    elif champion is None or champion_scores is None:
-        champion_gate = Gate(
-            "beats_champion", True, f"no champion yet: {challenger} becomes the first", {"champion": None}
-        )
-    else:
-        gain = policy.improvement(challenger_scores[metric], champion_scores[metric])
-        passed = gain >= policy.margin and gain > 0
-        champion_gate = Gate(
-            "beats_champion",
-            passed,
-            f"{metric} {challenger_scores[metric]:.4f} ({challenger}) vs {champion_scores[metric]:.4f} "
-            f"({champion}) on the same {holdout.get('rows', '?')} held-out rows: "
-            f"{'better' if gain > 0 else 'not better'} by {abs(gain):.4f}, margin {policy.margin:.4f}",
-            {
-                "champion": champion,
-                "challenger_score": challenger_scores[metric],
-                "champion_score": champion_scores[metric],
-                "improvement": gain,
-            },
-        )
+    champion_gate = _champion_gate(
+        challenger, challenger_scores, champion, champion_scores, policy, holdout, champion_error
+    )
     return PromotionDecision(
         challenger=challenger,
         champion=champion,
@@ -186,4 +160,44 @@ def decide(
         champion_scores=champion_scores,
         gates=(baseline_gate, floor_gate, champion_gate),
         holdout=holdout,
+    )
+
+
+def _champion_gate(
+    challenger: str,
+    challenger_scores: dict[str, float],
+    champion: str | None,
+    champion_scores: dict[str, float] | None,
+    policy: PromotionPolicy,
+    holdout: dict[str, Any],
+    champion_error: str | None,
+) -> Gate:
+    """``beats_champion``: passes with no champion yet, fails when the champion cannot be scored."""
+    metric = policy.metric
+    if champion_error:
+        return Gate(
+            "beats_champion",
+            False,
+            f"the champion {champion} cannot be scored ({champion_error}); promote a version "
+            "explicitly once it is repaired or replaced",
+            {"champion": champion},
+        )
+    if champion is None or champion_scores is None:
+        return Gate(
+            "beats_champion", True, f"no champion yet: {challenger} becomes the first", {"champion": None}
+        )
+    gain = policy.improvement(challenger_scores[metric], champion_scores[metric])
+    passed = gain >= policy.margin and gain > 0
+    return Gate(
+        "beats_champion",
+        passed,
+        f"{metric} {challenger_scores[metric]:.4f} ({challenger}) vs {champion_scores[metric]:.4f} "
+        f"({champion}) on the same {holdout.get('rows', '?')} held-out rows: "
+        f"{'better' if gain > 0 else 'not better'} by {abs(gain):.4f}, margin {policy.margin:.4f}",
+        {
+            "champion": champion,
+            "challenger_score": challenger_scores[metric],
+            "champion_score": champion_scores[metric],
+            "improvement": gain,
+        },
     )

@@ -38,7 +38,7 @@ class Scorer:
             return np.empty(0, dtype="float64")
         if self.model_format == SPARK_FORMAT:
             return self._spark_probabilities(frame)
-        from platform_assets.lib.ml.training import prepare_features
+        from platform_assets.lib.ml.features import prepare_features
 
         return self.model.predict_proba(prepare_features(frame, self.spec))[:, 1].astype("float64")
 
@@ -47,7 +47,7 @@ class Scorer:
         them itself) and a row number, so an all-null column or a reordering cannot go wrong."""
         from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-        from platform_assets.lib.ml.training_spark import positive_probability
+        from platform_assets.lib.ml.spark_backend import positive_probability
 
         schema = StructType(
             [StructField(c, StringType()) for c in self.spec.categorical]

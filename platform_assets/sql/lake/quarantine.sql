@@ -4,6 +4,8 @@ description: >-
   (at most 64 KiB, undecodable bytes as \xNN) and the reason.
 inputs: {checked_lines: lake/checked_lines}
 grain: [source_file, source_line]
+# Parquet column types of every quarantine file (DuckDB names), written by both engines.
+types: {source_file: VARCHAR, source_line: BIGINT, reason: VARCHAR, raw_line: VARCHAR}
 columns:
   source_file: Landed file, relative to the landing folder.
   source_line: 1-based line number in the (decompressed) landed file.
