@@ -193,8 +193,11 @@ def test_sigkill_during_ingest_leaves_a_whole_generation_and_the_rerun_is_exact(
         if not kill_at:
             wait_for(lambda: False, proc, timeout=rng.uniform(0.3, 3.0))
             proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=120) == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+        code = proc.wait(timeout=120)
         state = seen(layout, fid)
+        # a random kill may come after a fast ingest ended: then it must have published whole
+        finished = not kill_at and code == 0 and state == new
+        assert code == -signal.SIGKILL or finished, proc.stderr.read().decode()[-2000:]
         assert state in (old, new), f"kill_at={kill_at}: readers see a mix: {state}"
         outcomes.append("new" if state == new else "old")
         if kill_at:  # moved into the lake but not catalogued: on disk, invisible to readers
