@@ -8,7 +8,7 @@ evaluation day on (a per-day drift schedule, so the population and its history s
 Days are built with the platform's DuckDB engine and SQL, as the assets build them, without
 Dagster; the feature tables are cached under ``benchmarks/.cache/alarm``.
 
-Each evaluation day is compared with the reference by ``compute_drift`` (with ``DEFAULT_DRIFT_RULE``)
+Each evaluation day is compared with the reference by ``compute_drift`` (with ``FIXED_THRESHOLD_RULE``)
 and by ``column_scores`` (every candidate method; the same Evidently tests, no report). Rules
 are swept offline on the scores of the calibration seeds, the best one is named, and its rates
 are reported on the held-out seeds. Writes ``alarm_days.csv`` and ``alarm_scores.csv`` and the
@@ -575,7 +575,7 @@ class Outcome:
     """What a run found."""
 
     design: Design
-    rule: dict[str, Any]  # DEFAULT_DRIFT_RULE's fields
+    rule: dict[str, Any]  # FIXED_THRESHOLD_RULE's fields
     records: list[dict[str, Any]]  # one per evaluation day
     ranked: list[Candidate]  # on the calibration days
     days: dict[str, Days]  # split -> scores
@@ -611,12 +611,13 @@ def run(
     say: Callable[[str], None] = print,
 ) -> Outcome:
     """Build (or read) every seed's days, compare each evaluation day with its reference, sweep
-    the rules on the calibration seeds, and rate ``rule`` (default ``DEFAULT_DRIFT_RULE``)."""
-    from platform_assets.lib.ml.drift import DEFAULT_DRIFT_RULE
+    the rules on the calibration seeds, and rate ``rule`` (default ``FIXED_THRESHOLD_RULE``)."""
+    from platform_assets.lib.ml.drift import FIXED_THRESHOLD_RULE
     from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
-    rule = rule or DEFAULT_DRIFT_RULE
-    if None in rule.as_dict().values():
+    # the fixed-threshold sweep of issue 7 (DEFAULT_DRIFT_RULE now adapts to the day's size: --volumes)
+    rule = rule or FIXED_THRESHOLD_RULE
+    if None in (value for key, value in rule.as_dict().items() if key != "false_alarm_rate"):
         raise ValueError(f"the rule must name its methods and thresholds: {rule}")
     numerical, categorical = list(FEATURE_SPEC.monitored_numeric), list(FEATURE_SPEC.categorical)
     seconds = {"build": 0.0, "compare": 0.0}
@@ -848,7 +849,7 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
         f"smallest share. The held-out seeds ({', '.join(map(str, design.holdout_seeds))}) were not "
         "looked at before the rule was fixed; their rates are the result.",
         "",
-        "### result: `DEFAULT_DRIFT_RULE` in `platform_assets/lib/ml/drift.py`",
+        "### result: `FIXED_THRESHOLD_RULE` in `platform_assets/lib/ml/drift.py`",
         "",
         f"`DriftRule{tuple(outcome.rule.values())}`: {_rule_text(outcome.rule, n_columns)}.",
         "",
@@ -856,7 +857,7 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
         + (
             "the same rule."
             if same
-            else f"**another rule**: `{outcome.chosen}`; update `DEFAULT_DRIFT_RULE`."
+            else f"**another rule**: `{outcome.chosen}`; update `FIXED_THRESHOLD_RULE`."
         ),
         "",
         "Alarms out of days (Wilson 95% interval). Held-out and calibration rows of the rule are "
@@ -870,7 +871,9 @@ def markdown(outcome: Outcome, command: str, machine_info: dict[str, str], wall_
     for name in ("held-out", "calibration"):
         verdicts = outcome.verdicts[name]
         lines.append(
-            f"| **DEFAULT_DRIFT_RULE** | {name} | " + " | ".join(_cell(verdicts, s) for s in strengths) + " |"
+            f"| **FIXED_THRESHOLD_RULE** | {name} | "
+            + " | ".join(_cell(verdicts, s) for s in strengths)
+            + " |"
         )
     for name in ("held-out", "calibration"):
         rates = outcome.rates(None, name)
@@ -986,7 +989,7 @@ def _check_rows(outcome: Outcome) -> list[str]:
     strengths = sorted(set(days.strength.tolist()))
     rows = [r["current_rows"] for r in check.records]
     best_p = next((c for c in outcome.ranked if not c.distances), None)
-    rules: list[tuple[str, dict[str, Any] | None]] = [("DEFAULT_DRIFT_RULE", outcome.rule), ("", None)]
+    rules: list[tuple[str, dict[str, Any] | None]] = [("FIXED_THRESHOLD_RULE", outcome.rule), ("", None)]
     if best_p is not None:
         rules.append(("best p-value rule on the calibration seeds", best_p.rule_fields()))
     lines = [
@@ -1116,7 +1119,7 @@ def write_csvs(records: list[dict[str, Any]], out_dir: Path, columns: Sequence[s
 def summary_lines(outcome: Outcome) -> list[str]:
     """The rates, for the terminal."""
     strengths = sorted(outcome.verdicts["held-out"].days)
-    lines = [f"DEFAULT_DRIFT_RULE: {_rule_name(outcome.rule)}"]
+    lines = [f"FIXED_THRESHOLD_RULE: {_rule_name(outcome.rule)}"]
     for name, rates in outcome.verdicts.items():
         lines.append(f"  {name:12s} " + "   ".join(f"{_condition(s)}: {_cell(rates, s)}" for s in strengths))
     for name in outcome.verdicts:
@@ -1128,9 +1131,9 @@ def summary_lines(outcome: Outcome) -> list[str]:
     lines.append(
         f"calibration picks: {_rule_name(outcome.chosen)}"
         + (
-            "  (= DEFAULT_DRIFT_RULE)"
+            "  (= FIXED_THRESHOLD_RULE)"
             if outcome.chosen == outcome.rule
-            else "  (DIFFERS from DEFAULT_DRIFT_RULE)"
+            else "  (DIFFERS from FIXED_THRESHOLD_RULE)"
         )
     )
     for why, c in _alternatives(outcome):
@@ -1144,9 +1147,38 @@ def summary_lines(outcome: Outcome) -> list[str]:
 
 
 def write_section(path: Path, section: str) -> None:
-    """Put the section into RESULTS.md, replacing its previous version, keeping everything else."""
+    """Put the section into RESULTS.md, replacing its previous version, keeping everything else
+    (and the volume table of ``--volumes``, which this run does not measure)."""
+    from benchmarks import alarm_volume
+
     existing = path.read_text() if path.exists() else report.HEADER
+    block = alarm_volume.block_of(existing)
+    if block is not None:
+        section = alarm_volume.with_block(section, block, f"<!-- benchmarks:extra-end {SECTION} -->")
     path.write_text(report.replace_extra(existing, SECTION, section))
+
+
+def run_volumes(args: argparse.Namespace, command: str) -> int:
+    """``--volumes``: the volume table of ``benchmarks/alarm_volume.py``, into the section."""
+    from benchmarks import alarm_volume
+
+    started = time.perf_counter()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.cache_dir) as folder:
+        cells, info, pools, per_event = alarm_volume.run(
+            args.volume_seeds, args.volumes, args.cache_dir, agreement_dir=Path(folder)
+        )
+    wall = time.perf_counter() - started
+    print("\n".join(alarm_volume.summary_lines(cells)))
+    print("targets met" if alarm_volume.meets_targets(cells) else "targets NOT met")
+    if args.no_write:
+        return 0
+    lines = alarm_volume.markdown(cells, info, pools, per_event, args.volume_seeds, command, wall)
+    end = f"<!-- benchmarks:extra-end {SECTION} -->"
+    existing = args.out.read_text() if args.out.exists() else report.HEADER
+    args.out.write_text(alarm_volume.with_block(existing, "\n".join(lines), end))
+    print(f"wrote {args.out}")
+    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1180,11 +1212,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="the RESULTS.md to write into")
     p.add_argument("--csv-dir", type=Path, default=HERE, help="where alarm_days.csv and alarm_scores.csv go")
     p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument(
+        "--volumes",
+        type=ints,
+        default=(),
+        help="instead: DEFAULT_DRIFT_RULE at these events a day (alarm_volume.py)",
+    )
+    p.add_argument(
+        "--volume-seeds", type=ints, default=tuple(range(1001, 1101)), help="seeds of the --volumes table"
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.volumes:
+        command = "python -m benchmarks.alarm " + shlex.join(sys.argv[1:] if argv is None else argv)
+        return run_volumes(args, command)
     try:
         design = Design(
             calibration_seeds=args.calibration_seeds,

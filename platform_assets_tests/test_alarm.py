@@ -159,7 +159,7 @@ def test_a_tiny_alarm_run_records_every_day_and_writes_its_section(tmp_path: Pat
     text = out.read_text()
     assert "kept" in text and text.count("## drift alarm: false alarms and detection") == 1
     section = text[text.index(f"<!-- benchmarks:extra {alarm.SECTION} -->") :]
-    rule_rows = [line for line in section.splitlines() if line.startswith("| **DEFAULT_DRIFT_RULE** |")]
+    rule_rows = [line for line in section.splitlines() if line.startswith("| **FIXED_THRESHOLD_RULE** |")]
     for split, rows in days.groupby("split"):
         (line,) = [r for r in rule_rows if f"| {split} |" in r]
         for strength, day_rows in rows.groupby("strength"):

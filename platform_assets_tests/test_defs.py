@@ -14,7 +14,11 @@ EXPECTED_GRAPH = {
     "warehouse/sessions": {"group": "warehouse", "partitions": "daily", "deps": ["lake/events"]},
     "warehouse/user_activity": {"group": "warehouse", "partitions": "daily", "deps": ["lake/events"]},
     "warehouse/funnel": {"group": "warehouse", "partitions": "daily", "deps": ["lake/events"]},
-    "features/session_features": {"group": "features", "partitions": "daily", "deps": ["warehouse/sessions"]},
+    "features/session_features": {
+        "group": "features",
+        "partitions": "daily",
+        "deps": ["lake/events", "warehouse/sessions"],
+    },
     "models/conversion_model": {"group": "models", "partitions": None, "deps": ["features/session_features"]},
     "models/champion": {"group": "models", "partitions": None, "deps": ["models/conversion_model"]},
     "predictions/session_predictions": {

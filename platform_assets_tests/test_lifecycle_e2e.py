@@ -173,8 +173,15 @@ def test_the_challenger_is_promoted_or_kept_with_both_scores_recorded(lifecycle)
         assert np.isclose(log_loss(labels, p), recorded["log_loss"], rtol=1e-9)
         assert np.isclose(roc_auc_score(labels, p), recorded["roc_auc"], rtol=1e-9)
     gain = decision["champion_scores"]["log_loss"] - decision["challenger_scores"]["log_loss"]
+    versus = decision["comparisons"]["champion"]["log_loss"]  # the paired bootstrap's figures
+    assert np.isclose(versus["estimate"], gain, rtol=1e-9, atol=1e-12) and versus["lower"] <= gain
+    assert versus["level"] == decision["level"] and versus["rows"] == holdout["rows"]
+    assert versus["units"] == rows["visitor_id"].nunique()  # resampled by visitor
+    # the rule: the one-sided lower bound of the gain reaches the margin, and every gate passed
     promoted = (
-        gain >= decision["margin"] and gain > 0 and all(g["passed"] for g in decision["gates"].values())
+        versus["lower"] >= decision["margin"]
+        and versus["lower"] > 0
+        and all(g["passed"] for g in decision["gates"].values())
     )
     assert decision["action"] == ("promote" if promoted else "keep")
     assert reg["champion"] == ("v0002" if promoted else "v0001")
@@ -207,10 +214,15 @@ def test_predictions_carry_the_champion_version_and_its_scores(lifecycle):
 
 def test_rollback_is_one_command_and_predictions_follow_it(lifecycle):
     root, defs, instance = lifecycle["root"], lifecycle["defs"], lifecycle["instance"]
-    # this seeded scenario promotes the retrained model (the test above checks the decision)
-    assert registry(root)["champion"] == "v0002"
     env = {**os.environ, "PLATFORM_DATA_DIR": str(root)}
     env.pop("DAGSTER_HOME", None)
+    # the test above checks the gate's decision; whatever it was, the operator can put the
+    # retrained model in service by hand, and roll it back with one command
+    if registry(root)["champion"] != "v0002":
+        args = ["models", "promote", "v0002", "--reason", "operator override for the rollback drill"]
+        proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert registry(root)["champion"] == "v0002"
     args = ["models", "rollback", "--reason", "the new model misbehaves in production"]
     proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

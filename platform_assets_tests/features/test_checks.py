@@ -1,6 +1,8 @@
 """Feature checks on the built generated days: the class balance matches the sessions it comes
-from, and planted leakage or a flattened column is caught (evaluated on an edited copy)."""
+from, and planted leakage or a flattened column is caught (evaluated on an edited copy); a visit
+planted across midnight goes through lake, mart and features as one row on its first day."""
 
+import datetime as dt
 import shutil
 
 import duckdb
@@ -10,7 +12,7 @@ from platform_assets.definitions import build_definitions
 from platform_assets.layers.features.checks import CHECKS
 from platform_assets.lib.layout import DataLayout
 from platform_assets.settings import PlatformSettings
-from platform_assets_tests.checks_support import check_run, values
+from platform_assets_tests.checks_support import build_days, check_run, ingest, jsonl_event, land, values
 
 BY_NAME = {c.spec.name: c for c in CHECKS}
 
@@ -18,9 +20,11 @@ BY_NAME = {c.spec.name: c for c in CHECKS}
 def test_class_balance_is_recorded_from_the_days_sessions(built_platform):
     day = built_platform.days[2]
     con = duckdb.connect(str(built_platform.layout.warehouse_db), read_only=True)
+    # whole sessions, told from the mart's per-day rows: the first day's row is the entry
     rows, positives = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE converted) FROM sessions "
-        "WHERE event_date = ? AND NOT is_bot",
+        "WITH whole AS (SELECT session_id, min(event_date) AS first_day, bool_or(converted) AS converted, "
+        "arg_min(is_bot, event_date) AS is_bot FROM sessions GROUP BY session_id) "
+        "SELECT count(*), count(*) FILTER (WHERE converted) FROM whole WHERE first_day = ? AND NOT is_bot",
         [day],
     ).fetchone()
     con.close()
@@ -66,7 +70,75 @@ def test_planted_leakage_and_a_flattened_column_are_caught(built_platform, tmp_p
     found = values(leakage)
     assert found["leaking_rows"] == 2
     assert first in found["sample"] and second in found["sample"]
-    assert "prior_sessions_28d counts sessions not ended before the start" in found["sample"]
+    assert found["problems"] == {
+        "history counts sessions not ended at the start": 1,
+        "days_since_prior_session is not from the latest ended session": 1,
+    }
     assert not constant.passed
     assert values(constant)["constant_columns"] == ["device", "entry_event_type"]
     assert values(constant)["distinct_values"]["device"] == 1
+
+
+DAY, NEXT = "2026-04-07", "2026-04-08"
+
+
+def test_a_visit_across_midnight_is_one_feature_row_and_the_old_split_row_is_caught(defs, instance, layout):
+    # One visitor (ip 192.0.2.7): a visit from 23:50 (landing) to a purchase at 00:10, then another
+    # visit at 09:00 the next day; another visitor at noon.
+    visit = [
+        jsonl_event(f"{DAY}T23:50:00Z", path="/", ip="192.0.2.7"),
+        jsonl_event(f"{DAY}T23:58:00Z", path="/cart", ip="192.0.2.7"),
+        jsonl_event(f"{NEXT}T00:02:00Z", path="/checkout", ip="192.0.2.7"),
+        jsonl_event(f"{NEXT}T00:10:00Z", path="/checkout/complete", ip="192.0.2.7"),
+        jsonl_event(f"{NEXT}T09:00:00Z", path="/", ip="192.0.2.7", session_id="s-192.0.2.7-b"),
+        jsonl_event(f"{DAY}T12:00:00Z", path="/product/3", ip="192.0.2.9"),
+    ]
+    land(layout, "visit.jsonl", visit)
+    assert ingest(defs, instance, "visit.jsonl").success
+    build = build_days(defs, instance, DAY, NEXT)
+    leakage = {
+        e.partition: e.passed
+        for e in build.get_asset_check_evaluations()
+        if e.check_name == "no_label_leakage"
+    }
+    assert leakage in ({None: True}, {DAY: True, NEXT: True}), leakage
+
+    con = duckdb.connect(str(layout.warehouse_db))
+    features = con.execute(
+        "SELECT event_date, session_id, session_start, entry_event_type, label, prior_sessions_28d, "
+        "prior_conversions_28d, days_since_prior_session FROM session_features ORDER BY session_start"
+    ).fetchall()
+    mart_rows = con.execute("SELECT count(*) FROM sessions WHERE session_id = 's-192.0.2.7'").fetchone()[0]
+    day, next_day = dt.date.fromisoformat(DAY), dt.date.fromisoformat(NEXT)
+    at = dt.datetime.fromisoformat
+    assert mart_rows == 2  # the mart keeps a row per day (traffic accounting)
+    assert features == [
+        (day, "s-192.0.2.9", at(f"{DAY} 12:00"), "product", 0, 0, 0, None),
+        (day, "s-192.0.2.7", at(f"{DAY} 23:50"), "landing", 1, 0, 0, None),
+        (next_day, "s-192.0.2.7-b", at(f"{NEXT} 09:00"), "landing", 0, 1, 1, (9 * 60 - 10) / 1440),
+    ]
+
+    # The row the old per-day split gave: the after-midnight part as a session of its own, its
+    # first half (2 page views, ended 23:58) as history.
+    con.execute(
+        "INSERT INTO session_features SELECT * REPLACE (DATE '2026-04-08' AS event_date, "
+        "'s-192.0.2.7' AS session_id, TIMESTAMP '2026-04-08 00:02:00' AS session_start, "
+        "'checkout' AS entry_event_type, 0 AS hour_of_day, 1 AS label, 1 AS prior_sessions_28d, "
+        "0 AS prior_conversions_28d, 2 AS prior_page_views_28d, 4 / 1440 AS days_since_prior_session) "
+        "FROM session_features WHERE session_id = 's-192.0.2.7-b'"
+    )
+    con.close()
+    with check_run(defs, instance) as run:
+        caught = BY_NAME["no_label_leakage"].evaluate(run, NEXT)
+    assert not caught.passed
+    found = values(caught)
+    assert found["leaking_rows"] == 1
+    assert found["problems"] == {
+        "not the session's first day (a later part of it)": 1,
+        "session_start is not the first event": 1,
+        "entry is not the first event": 1,
+        "history counts sessions not ended at the start": 1,
+        "page views of unended sessions": 1,
+        "days_since_prior_session is not from the latest ended session": 1,
+    }
+    assert "s-192.0.2.7" in found["sample"]

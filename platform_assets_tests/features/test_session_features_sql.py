@@ -68,8 +68,25 @@ def at(day_offset: int, hour: int, minute: int = 0) -> datetime:
     )
 
 
-def build(rows: list[dict[str, Any]], day: date = DAY, history_days: int | None = 28) -> pd.DataFrame:
-    """Run the feature SQL for ``day`` the way the engine does: prelude, then the two views.
+def lake_event(session_id: str, ts: datetime, event_type: str = "page", status: int = 200) -> dict[str, Any]:
+    """One lake event, with the columns the feature SQL reads from the lake."""
+    return {
+        "ts": ts,
+        "event_date": ts.date(),
+        "session_id": session_id,
+        "event_type": event_type,
+        "status": status,
+    }
+
+
+def build(
+    rows: list[dict[str, Any]],
+    day: date = DAY,
+    history_days: int | None = 29,
+    events: list[dict[str, Any]] = (),
+) -> pd.DataFrame:
+    """Run the feature SQL for ``day`` the way the engine does: prelude, then the three views
+    (``events`` are lake events; the view shows those of the day and the next).
 
     ``history_days=None`` gives a history view with every session, to show that the SQL itself
     enforces the 28-day window and the ended-before rule.
@@ -80,10 +97,18 @@ def build(rows: list[dict[str, Any]], day: date = DAY, history_days: int | None 
     con.execute(f"CREATE TABLE sessions ({SESSIONS_SCHEMA})")
     frame = pd.DataFrame(rows, columns=SESSION_COLUMNS)  # noqa: F841 (read by DuckDB)
     con.execute("INSERT INTO sessions SELECT * FROM frame")
+    con.execute(
+        "CREATE TABLE lake_events (ts TIMESTAMP, event_date DATE, session_id VARCHAR, "
+        "event_type VARCHAR, status INTEGER)"
+    )
+    lake = pd.DataFrame(list(events), columns=["ts", "event_date", "session_id", "event_type", "status"])  # noqa: F841
+    con.execute("INSERT INTO lake_events SELECT * FROM lake")
     con.execute(f"CREATE VIEW target_sessions AS SELECT * FROM sessions WHERE event_date = DATE '{day}'")
     since = day - timedelta(days=history_days or 0)
     window = "TRUE" if history_days is None else f"event_date BETWEEN '{since}' AND '{day}'"
     con.execute(f"CREATE VIEW history_sessions AS SELECT * FROM sessions WHERE {window}")
+    later = f"event_date BETWEEN DATE '{day}' AND DATE '{day + timedelta(days=1)}'"
+    con.execute(f"CREATE VIEW later_events AS SELECT * FROM lake_events WHERE {later}")
     result = con.sql(load("features/session_features").sql).df()
     con.close()
     return result.set_index("session_id", drop=False)
@@ -96,7 +121,10 @@ def test_header_describes_every_output_column() -> None:
     assert definition.inputs == {
         "target_sessions": "warehouse/sessions",
         "history_sessions": "warehouse/sessions",
+        "later_events": "lake/events",
     }
+    assert definition.meta["lookback_days"] == {"history_sessions": 29}
+    assert definition.meta["lookahead_days"] == {"later_events": 1}
     out = build([session("t", at(0, 12))])
     assert list(out.columns) == list(definition.columns)
     assert all(definition.columns.values())
@@ -244,3 +272,91 @@ def test_a_login_later_in_the_session_does_not_leak_into_is_logged_in():
     out = build(rows).set_index("session_id")
     assert out.loc["late_login"].is_logged_in == 0
     assert out.loc["logged_in_entry"].is_logged_in == 1
+
+
+# A visit that crosses midnight, as the sessions mart gives it: a row per day, each from that day's
+# events only (23:50 landing, 23:58 cart | 00:02 checkout, 00:10 purchase), and its lake events.
+CROSSING = [
+    session("m", at(0, 23, 50), minutes=8, page_views=2, cart_events=1),
+    session(
+        "m",
+        at(1, 0, 2),
+        minutes=8,
+        page_views=2,
+        converted=True,
+        entry_path="/checkout",
+        entry_event_type="checkout",
+        checkout_events=1,
+    ),
+]
+CROSSING_EVENTS = [
+    lake_event("m", at(0, 23, 50), "landing"),
+    lake_event("m", at(0, 23, 58), "cart"),
+    lake_event("m", at(1, 0, 2), "checkout"),
+    lake_event("m", at(1, 0, 10), "purchase"),
+]
+
+
+def test_a_session_crossing_midnight_is_one_row_on_its_first_day_labelled_by_the_whole_visit() -> None:
+    earlier = session("p", at(-2, 12), page_views=4)  # ends DAY-2 12:10
+    later = session("n", at(1, 9, 0))  # the visitor's next visit
+    rows = [earlier, *CROSSING, later]
+    events = [*CROSSING_EVENTS, lake_event("n", at(1, 9, 0), "landing")]
+
+    first_day = build(rows, events=events)
+    assert list(first_day.index) == ["m"]
+    m = first_day.loc["m"]
+    assert (m.event_date.date(), m.session_start) == (DAY, at(0, 23, 50))
+    assert (m.entry_event_type, m.hour_of_day, m.label) == ("landing", 23, 1)
+    assert (m.prior_sessions_28d, m.prior_conversions_28d, m.prior_page_views_28d) == (1, 0, 4)
+    assert m.days_since_prior_session == pytest.approx(2 + (11 * 60 + 40) / 1440)  # not itself
+
+    # Before the next day's events land, the purchase after midnight is not known yet.
+    assert build(rows, events=CROSSING_EVENTS[:2]).loc["m", "label"] == 0
+
+    next_day = build(rows, day=DAY + timedelta(days=1), events=events)
+    assert list(next_day.index) == ["n"]  # the after-midnight part is no row of its own
+    n = next_day.loc["n"]
+    assert (n.prior_sessions_28d, n.prior_conversions_28d, n.prior_page_views_28d) == (2, 1, 4 + 2 + 2)
+    # the latest earlier session is the whole visit, ended at 00:10 by its purchase
+    assert n.days_since_prior_session == pytest.approx((9 * 60 - 10) / 1440)
+
+
+def test_a_session_still_running_after_midnight_is_not_history_before_it() -> None:
+    rows = [
+        session("h", at(0, 23, 0), minutes=20),  # its row of DAY ends 23:20 ...
+        session("h", at(1, 0, 0), minutes=20, entry_event_type="product"),  # ... it goes on to 00:20
+        session("t", at(0, 23, 40), device="mobile"),  # same visitor, another session meanwhile
+        session("u", at(1, 0, 30)),
+    ]
+    events = [lake_event("h", at(1, 0, 0), "product"), lake_event("h", at(1, 0, 20), "product")]
+    t = build(rows, events=events).loc["t"]
+    assert (t.prior_sessions_28d, pd.isna(t.days_since_prior_session)) == (0, True)
+    u = build(rows, day=DAY + timedelta(days=1), events=events).loc["u"]
+    assert u.prior_sessions_28d == 2  # h (ended 00:20) and t (ended 23:50)
+    assert u.days_since_prior_session == pytest.approx(10 / 1440)
+
+
+def test_features_do_not_depend_on_the_marts_split_at_midnight() -> None:
+    # The same visit as one row (a mart that would not split it) gives the same feature row.
+    whole = session(
+        "m", at(0, 23, 50), minutes=20, page_views=4, converted=True, cart_events=1, checkout_events=1
+    )
+    split = build(CROSSING, events=CROSSING_EVENTS)
+    unsplit = build([whole], events=CROSSING_EVENTS)
+    pd.testing.assert_frame_equal(split, unsplit)
+    after = session("n", at(1, 9))
+    day = DAY + timedelta(days=1)
+    pd.testing.assert_frame_equal(
+        build([*CROSSING, after], day=day, events=CROSSING_EVENTS),
+        build([whole, after], day=day, events=CROSSING_EVENTS),
+    )
+
+
+def test_a_session_begun_before_the_window_is_not_history_even_if_it_ends_in_it() -> None:
+    rows = [
+        session("old", at(-29, 23, 50), minutes=5, converted=True),
+        session("old", at(-28, 0, 0), minutes=5, converted=True, entry_event_type="checkout"),
+        session("t", at(0, 8)),
+    ]
+    assert build(rows).loc["t", "prior_sessions_28d"] == 0

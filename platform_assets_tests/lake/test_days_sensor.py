@@ -5,7 +5,12 @@ import json
 import dagster as dg
 
 from platform_assets.layers.lake.assets import EVENTS
-from platform_assets.layers.lake.sensors import build_lake_days_sensor, lake_days_sensor
+from platform_assets.layers.lake.sensors import (
+    build_lake_days_sensor,
+    lake_days_sensor,
+    lake_lookahead_days,
+    reading_days,
+)
 from platform_assets.lib.layout import DataLayout
 
 
@@ -119,3 +124,28 @@ def test_a_corrupt_cursor_starts_from_the_beginning(defs, instance, layout, capf
     tick.cursor = "[1, 2"
     assert list(tick()) == ["2026-11-20"]
     assert "unreadable cursor" in capfd.readouterr().err
+
+
+def test_days_that_read_the_next_days_events_are_the_day_before_each():
+    # session_features reads the lake events of the next day (a session crossing midnight)
+    assert lake_lookahead_days() == 1
+    touched = {"2026-11-21": 7, "2026-11-22": 9, "2026-11-25": 8}
+    assert reading_days(touched, 1) == {"2026-11-20": 7, "2026-11-24": 8}
+    assert reading_days(touched, 0) == {}
+    assert reading_days({"2015-01-01": 3}, 1) == {}  # before the first event_days partition
+
+
+def test_a_built_day_is_rebuilt_when_the_next_days_events_change(defs, instance, layout):
+    ingest(defs, instance, layout, "a.jsonl", event("2026-11-20T23:50:00Z", "/"))
+    built = defs.resolve_job_def("build_day").execute_in_process(
+        partition_key="2026-11-20", instance=instance
+    )
+    assert built.success
+    tick = Ticks(lake_days_sensor, instance, defs)
+    assert tick() == {}  # built after its file
+    # the visit goes on after midnight: 2026-11-20's features read these events
+    b = ingest(defs, instance, layout, "b.jsonl", event("2026-11-21T00:05:00Z", "/checkout/complete"))
+    assert tick() == {"2026-11-20": f"2026-11-20:{b}", "2026-11-21": f"2026-11-21:{b}"}
+    # a day never built is not requested for its next day's events: it reads them when it is built
+    ingest(defs, instance, layout, "c.jsonl", event("2026-11-23T10:00:00Z"))
+    assert list(tick()) == ["2026-11-23"]

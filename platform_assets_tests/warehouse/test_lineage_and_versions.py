@@ -41,11 +41,14 @@ def test_lineage_names_the_columns_each_mart_column_is_computed_from():
     assert sessions["session_start"] == {("lake/events", "ts")}
     assert sessions["entry_path"] == {("lake/events", "path")}
     features = _deps("session_features")
-    assert features["label"] == {("warehouse/sessions", "converted")}
-    assert features["prior_conversions_28d"] == {("warehouse/sessions", "converted")}
+    # a whole session: its mart rows and its lake events after midnight (a purchase, its last event)
+    purchase = {("lake/events", "event_type"), ("lake/events", "status")}
+    assert features["label"] == {("warehouse/sessions", "converted"), *purchase}
+    assert features["prior_conversions_28d"] == {("warehouse/sessions", "converted"), *purchase}
     assert features["days_since_prior_session"] == {
         ("warehouse/sessions", "session_end"),
         ("warehouse/sessions", "session_start"),
+        ("lake/events", "ts"),
     }
 
 

@@ -3,8 +3,9 @@ multi-asset out (one asset per file).
 
 The file's header gives the description, the inputs (view name -> asset key), the grain and the
 column descriptions; ``lookback_days: {view: N}`` widens an input to the N days before the
-partition (used by features for history). The asset asks the engine to replace its partition
-and reports schema, row count, inputs and the engine that ran it.
+partition (used by features for history) and ``lookahead_days: {view: N}`` to the N days after
+it (used by features to see a session that crosses midnight whole). The asset asks the engine to
+replace its partition and reports schema, row count, inputs and the engine that ran it.
 """
 
 import datetime as dt
@@ -33,35 +34,45 @@ TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-def _views(definition: SqlDefinition, day: dt.date) -> dict[str, View]:
+def _offsets(definition: SqlDefinition, view_name: str) -> tuple[int, int]:
+    """How many days before and after the partition the view reads (its header's lookback and
+    lookahead, 0 by default)."""
     lookback = definition.meta.get("lookback_days") or {}
+    lookahead = definition.meta.get("lookahead_days") or {}
+    return int(lookback.get(view_name, 0)), int(lookahead.get(view_name, 0))
+
+
+def _views(definition: SqlDefinition, day: dt.date) -> dict[str, View]:
     views: dict[str, View] = {}
     for view_name, key in definition.inputs.items():
         layer, table = key.split("/")
-        first = day - dt.timedelta(days=int(lookback.get(view_name, 0)))
+        before, after = _offsets(definition, view_name)
+        first, last = day - dt.timedelta(days=before), day + dt.timedelta(days=after)
         if layer == "lake":
-            views[view_name] = LakeDays(table=table, first=first, last=day)
+            views[view_name] = LakeDays(table=table, first=first, last=last)
         else:
-            views[view_name] = WarehouseRows(table=table, column="event_date", first=first, last=day)
+            views[view_name] = WarehouseRows(table=table, column="event_date", first=first, last=last)
     return views
 
 
 def _deps(definition: SqlDefinition) -> list[dg.AssetDep]:
-    """One dependency per upstream asset, reaching back as far as its widest input view."""
-    lookback = definition.meta.get("lookback_days") or {}
-    widest: dict[str, int] = {}
+    """One dependency per upstream asset, reaching as far back and ahead as its widest input view."""
+    widest: dict[str, tuple[int, int]] = {}
     for view_name, key in definition.inputs.items():
-        widest[key] = max(widest.get(key, 0), int(lookback.get(view_name, 0)))
+        before, after = _offsets(definition, view_name)
+        known = widest.get(key, (0, 0))
+        widest[key] = (max(known[0], before), max(known[1], after))
     deps = []
-    for key, days in widest.items():
+    for key, (before, after) in widest.items():
         if key.startswith("lake/"):
-            # A day of lake events may come from any landed file.
+            # A day of lake events may come from any landed file (lake/events is partitioned by
+            # file, not by day): the days read, lookahead included, are the view's.
             mapping: dg.PartitionMapping = dg.AllPartitionMapping()
         else:
             with warnings.catch_warnings():  # the flag is beta; days before the first partition are fine
                 warnings.simplefilter("ignore", dg.BetaWarning)
                 mapping = dg.TimeWindowPartitionMapping(
-                    start_offset=-days, allow_nonexistent_upstream_partitions=True
+                    start_offset=-before, end_offset=after, allow_nonexistent_upstream_partitions=True
                 )
         deps.append(dg.AssetDep(dg.AssetKey(key.split("/")), partition_mapping=mapping))
     return deps

@@ -1,80 +1,54 @@
-"""Feature checks, per day: header-driven keys, no label leakage (verified in SQL against the
-``sessions`` mart), the class balance, and columns that carry no information.
+"""Feature checks, per day: header-driven keys, no label leakage (the day's rows against whole
+sessions recomputed in pandas from the raw lake events, apart from the feature SQL), the class
+balance, and columns that carry no information.
 """
+
+import datetime as dt
 
 import dagster as dg
 
-from platform_assets.layers.common.checks import CheckRun, check, checks_step, offender_result
+from platform_assets.layers.common.checks import CheckRun, check, checks_step, offender_result, parquet_source
 from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.features.assets import SESSION_FEATURES
+from platform_assets.layers.features.leakage import EVENT_COLUMNS, HISTORY_DAYS, event_window, leaking_rows
+from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 from platform_assets.sql import load
 
 FEATURES_SQL = load("features/session_features")
-HISTORY_DAYS = int(FEATURES_SQL.meta["lookback_days"]["history_sessions"])
 # Calendar columns are constant within one day by construction.
 VARYING_COLUMNS = tuple(c for c in FEATURE_SPEC.features if c not in FEATURE_SPEC.calendar)
-
-# For each feature row: its session in the sessions mart, and what the visitor's sessions that had
-# ENDED before the target started (non-bot, within the history window) allow at most.
-_LEAKAGE_SQL = f"""
-WITH f AS {partition_rows(FEATURES_SQL)},
-allowed AS (
-    SELECT f.session_id,
-        count(h.session_id) AS ended_sessions,
-        count(*) FILTER (WHERE h.converted) AS ended_conversions,
-        COALESCE(sum(h.page_views), 0) AS ended_page_views,
-        max(h.session_end) AS latest_end
-    FROM f LEFT JOIN main.sessions AS h
-        ON h.visitor_id = f.visitor_id
-        AND h.session_end < f.session_start
-        AND h.event_date BETWEEN f.event_date - {HISTORY_DAYS} AND f.event_date
-        AND NOT COALESCE(h.is_bot, FALSE)
-    GROUP BY f.session_id
-),
-checked AS (
-    SELECT f.session_id, f.session_start, t.session_start AS first_event,
-        f.prior_sessions_28d, a.ended_sessions, f.prior_conversions_28d, a.ended_conversions,
-        f.days_since_prior_session,
-        concat_ws('; ',
-            CASE WHEN t.session_start IS DISTINCT FROM f.session_start
-                THEN 'prediction time is not the session''s first event' END,
-            CASE WHEN f.hour_of_day IS DISTINCT FROM CAST(hour(f.session_start) AS INTEGER)
-                THEN 'hour_of_day is not the hour of session_start' END,
-            CASE WHEN f.prior_sessions_28d > a.ended_sessions
-                THEN 'prior_sessions_28d counts sessions not ended before the start' END,
-            CASE WHEN f.prior_conversions_28d > a.ended_conversions
-                THEN 'prior_conversions_28d counts conversions not ended before the start' END,
-            CASE WHEN f.prior_page_views_28d > a.ended_page_views
-                THEN 'prior_page_views_28d counts page views not ended before the start' END,
-            CASE WHEN f.days_since_prior_session IS NOT NULL AND a.latest_end IS NULL
-                THEN 'days_since_prior_session without an ended earlier session' END,
-            CASE WHEN f.days_since_prior_session * 86400000
-                    < epoch_ms(f.session_start) - epoch_ms(a.latest_end) - 1
-                THEN 'days_since_prior_session is closer than any ended session' END
-        ) AS problem
-    FROM f
-    LEFT JOIN main.sessions AS t ON t.event_date = f.event_date AND t.session_id = f.session_id
-    LEFT JOIN allowed AS a ON a.session_id = f.session_id
-)
-SELECT *, count(*) OVER () AS offending FROM checked WHERE problem <> '' ORDER BY session_id LIMIT 5
-"""
 
 
 @check(
     SESSION_FEATURES,
     "no_label_leakage",
     blocking=True,
-    description="Every feature is known at the session's start: session_start is the session's "
-    "first event, hour_of_day is its hour, and the history features count no more than the "
-    f"visitor's non-bot sessions that had ended before it started (within {HISTORY_DAYS} days), "
-    "verified in SQL against warehouse/sessions.",
+    description="Every row is one whole session, on the day it began, known at its start: the "
+    "sessions are recomputed in pandas from the raw lake events (all events of a session id, "
+    "after midnight included), apart from the feature SQL; each row must be a session begun that "
+    "day, with its first event's time, entry and visitor, the whole session's conversion as label, "
+    f"and a history of exactly the visitor's non-bot sessions begun in the {HISTORY_DAYS} days "
+    "before that had ENDED before it started. Sessions begun that day without a row fail too.",
 )
 def no_label_leakage(run: CheckRun, day: str) -> dg.AssetCheckResult:
-    rows = run.warehouse(_LEAKAGE_SQL, [day])
+    date = dt.date.fromisoformat(day)
+    features = run.warehouse(f"SELECT * FROM {partition_rows(FEATURES_SQL)}", [day])
+    first, last = event_window(date)
+    columns = ", ".join(identifier(c) for c in EVENT_COLUMNS)
+    source = parquet_source(run.engine.layout.days_fragments(first, last), EVENT_TYPES)
+    events = run.lake(f"SELECT {columns} FROM {source}")
+    rows = leaking_rows(features, events, date)
+    kinds = rows["problem"].str.split("; ").explode().value_counts() if len(rows) else {}
+    rows["offending"] = len(rows)
     return offender_result(
-        rows, "leaking_rows", "{count} feature rows use information from after the session start"
+        rows.head(5),
+        "leaking_rows",
+        "{count} feature rows disagree with the whole sessions of the lake events",
+        rows=len(features),
+        lake_events=len(events),
+        problems=dg.MetadataValue.json({str(k): int(n) for k, n in dict(kinds).items()}),
     )
 
 

@@ -3,12 +3,16 @@
 It reads the ``lake/events`` materializations stored after its cursor (one per ingested file, the
 UTC days it touched in their ``days`` metadata) and requests one ``build_day`` run per touched day,
 ``run_key = "<day>:<storage id of the latest file touching it>"``, so late events rebuild a day.
+A day whose tables also read the next day's lake events (``lookahead_days`` of a lake input: the
+features see a session crossing midnight whole) is requested again when that next day changes, if
+it was built before.
 Days outside ``event_days`` or already built are skipped; it waits for a file's ingest run to
 finish, and the days of a file that failed a blocking check with ERROR severity are not requested.
 
 Design notes: docs/design/days_and_monitor_sensors.md
 """
 
+import datetime as dt
 import json
 import logging
 import time
@@ -22,6 +26,7 @@ from platform_assets.layers.common.names import BUILD_DAY_JOB, LAKE_DAYS_SENSOR
 from platform_assets.layers.common.partitions import event_days
 from platform_assets.layers.lake.assets import EVENTS
 from platform_assets.lib.layout import validate_day
+from platform_assets.sql import load_folder
 
 # build_day writes warehouse.duckdb, which takes one writer at a time: the tag lets the instance
 # queue these runs one by one (dagster.yaml: concurrency.runs.tag_concurrency_limits, limit 1).
@@ -158,6 +163,31 @@ def collect_days(
     return latest, last
 
 
+def lake_lookahead_days() -> int:
+    """How many days after its own a day's tables read lake events: the widest ``lookahead_days``
+    of a lake input among the marts and features (0 when none looks ahead)."""
+    widest = 0
+    for definition in (*load_folder("marts"), *load_folder("features")):
+        lookahead = definition.meta.get("lookahead_days") or {}
+        for view_name, key in definition.inputs.items():
+            if key.startswith("lake/"):
+                widest = max(widest, int(lookahead.get(view_name, 0)))
+    return widest
+
+
+def reading_days(latest: Mapping[str, int], lookahead: int) -> dict[str, int]:
+    """The days not in ``latest`` whose tables read one of its days (up to ``lookahead`` days before
+    each), with the latest storage id among the days they read; none before ``event_days``."""
+    readers: dict[str, int] = {}
+    for day, storage_id in latest.items():
+        date = dt.date.fromisoformat(day)
+        for back in range(1, lookahead + 1):
+            reader = (date - dt.timedelta(days=back)).isoformat()
+            if reader not in latest and event_days.has_partition_key(reader):
+                readers[reader] = max(readers.get(reader, 0), storage_id)
+    return readers
+
+
 def build_lake_days_sensor(
     *,
     name: str = LAKE_DAYS_SENSOR,
@@ -170,6 +200,7 @@ def build_lake_days_sensor(
     """The lake-days sensor with its limits (tests use small ones)."""
     if max_records_per_tick < 1 or max_days_per_tick < 1:
         raise ValueError("max_records_per_tick and max_days_per_tick must be positive")
+    lookahead = lake_lookahead_days()
 
     @dg.sensor(
         job_name=BUILD_DAY_JOB,
@@ -179,8 +210,9 @@ def build_lake_days_sensor(
         description=(
             "Starts one build_day run per UTC day that newly ingested files touched (the 'days' "
             "metadata of lake/events), so late events bring an already-built day up to date. One run "
-            "per day per tick; days outside event_days, and files whose ingest run failed a "
-            "blocking check, are logged and skipped."
+            "per day per tick; a day already built whose tables read the next day's events is "
+            "requested again when that day changes; days outside event_days, and files whose ingest "
+            "run failed a blocking check, are logged and skipped."
         ),
     )
     def _lake_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -200,6 +232,14 @@ def build_lake_days_sensor(
         latest, last = collect_days(ready, max_days_per_tick, context.log, blocked)
         cursor = write_cursor(last if last is not None else after)
         built_keys = build_day_asset_keys(context.repository_def) if latest else ()
+        # a day that reads a touched day's events is rebuilt only if it was built before: one
+        # never built reads them when its own events bring it
+        readers = {
+            day: storage_id
+            for day, storage_id in reading_days(latest, lookahead).items()
+            if built_after(context.instance, day, 0, built_keys)
+        }
+        latest = {**latest, **readers}
         requests = []
         for day in sorted(latest):
             if built_after(context.instance, day, latest[day], built_keys):

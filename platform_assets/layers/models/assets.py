@@ -19,6 +19,7 @@ from contextlib import closing
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from platform_assets.engines.resource import PlatformEngine
@@ -29,11 +30,19 @@ from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.layout import sql_string, validate_day
 from platform_assets.lib.ml import families
 from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, ModelVersion, validate_version
-from platform_assets.lib.ml.promotion import PromotionDecision, PromotionPolicy, decide, holdout_scores
+from platform_assets.lib.ml.promotion import (
+    BEATS_BASELINE,
+    BEATS_CHAMPION,
+    METRIC_FLOOR,
+    HeldOut,
+    PromotionDecision,
+    PromotionPolicy,
+    decide,
+    holdout_scores,
+)
 
 CONVERSION_MODEL = dg.AssetKey(["models", "conversion_model"])
 CHAMPION = dg.AssetKey(["models", "champion"])
-BEATS_BASELINE, METRIC_FLOOR, BEATS_CHAMPION = "beats_baseline", "metric_floor", "beats_champion"
 TRAINERS = ("auto", "sklearn", "spark")
 
 
@@ -59,7 +68,8 @@ class TrainingConfig(dg.Config):
     # log loss: a proper scoring rule, so a champion whose probabilities no longer match the
     # conversion rate loses even when its ranking (ROC AUC) holds; or "roc_auc", "brier"
     promotion_metric: str = "log_loss"
-    promotion_margin: float = 0.001  # the challenger must beat the champion by at least this
+    # the one-sided lower bound of the challenger's gain over the champion must reach this
+    promotion_margin: float = 0.001
 
     def training_args(self) -> dict:
         """What both trainers take from this config (families and search, split, seed, minimum rows)."""
@@ -119,18 +129,20 @@ def _gate_spec(name: str, description: str) -> dg.AssetCheckSpec:
     check_specs=[
         _gate_spec(
             BEATS_BASELINE,
-            "On held-out (later) days the challenger beats a prior-only baseline: higher ROC AUC "
-            "by a margin and lower log loss.",
+            "On held-out (later) days the challenger ranks better than the prior-only baseline by "
+            "more than chance (one-sided 99% lower bound of the ROC AUC gain above 0, paired "
+            "bootstrap over visitors) and has a lower log loss.",
         ),
         _gate_spec(
             METRIC_FLOOR,
             "The challenger's held-out ROC AUC reaches PLATFORM_MODEL_MIN_ROC_AUC (default 0.55), "
-            "whatever the baseline did.",
+            "whatever the baseline did (a sanity check).",
         ),
         _gate_spec(
             BEATS_CHAMPION,
-            "On the same held-out rows the challenger beats the current champion's promotion "
-            "metric by at least promotion_margin (passes when there is no champion yet).",
+            "On the same held-out rows the one-sided 95% lower bound of the challenger's gain over "
+            "the champion on the promotion metric (paired bootstrap over visitors) reaches "
+            "promotion_margin and is above 0 (passes when there is no champion yet).",
         ),
     ],
 )
@@ -283,13 +295,17 @@ def _score_metadata(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decision_metadata(decision: PromotionDecision, policy: PromotionPolicy) -> dict[str, Any]:
+    record = decision.as_record()
     return {
         "champion_before": decision.champion or "",
         "champion_score": _score(decision.champion_scores, policy.metric),
         "challenger_score": decision.challenger_scores[policy.metric],
         "promotion_metric": policy.metric,
+        "promotion_level": policy.level,
         "decision": "promote" if decision.promote else "keep",
         "decision_reason": decision.reason,
+        # each gain with its one-sided lower bound, the level, resamples and units
+        "comparisons": dg.MetadataValue.json(record["comparisons"]),
     }
 
 
@@ -341,28 +357,30 @@ def _compare_with_champion(
     labels = holdout["label"].to_numpy(dtype=int)
     spark = engine.spark_session
     # the registered file, loaded back through its hash check, is what gets scored
-    challenger_scores = holdout_scores(labels, load_scorer(store, challenger, spark).probabilities(holdout))
+    probabilities = load_scorer(store, challenger, spark).probabilities(holdout)
+    # the prior-only baseline: every row gets the training positive rate
+    baseline = np.full(len(holdout), float(result.metrics["positive_rate_train"]))
     champion = store.champion()
-    champion_scores, champion_error = None, None
+    champion_probabilities, champion_error = None, None
     window = {"start": split.holdout_start, "end": split.holdout_end, "rows": len(holdout)}
     if champion is not None:
         try:
             scorer = load_scorer(store, champion.version, spark)
-            champion_scores = holdout_scores(labels, scorer.probabilities(holdout))
+            champion_probabilities = scorer.probabilities(holdout)
+            holdout_scores(labels, champion_probabilities)  # refuses what cannot be scored
             trained_until = store.entry(champion.version).get("holdout_end")
             window["champion_trained_on_holdout"] = bool(
                 trained_until and trained_until >= split.holdout_start
             )
         except (ModelIntegrityError, OSError, KeyError, ValueError) as error:
-            champion_error = str(error)
+            champion_probabilities, champion_error = None, str(error)
             context.log.error(f"champion {champion.version} cannot be scored: {error}")
+    # a visitor's sessions share the visitor's propensity and history: resampled together
+    units = holdout["visitor_id"].to_numpy() if "visitor_id" in holdout else None
     return decide(
         challenger=challenger,
-        challenger_scores=challenger_scores,
-        beats_baseline=bool(result.metrics["beats_baseline"]),
-        baseline_scores=result.metrics["baseline"],
+        heldout=HeldOut(labels, probabilities, baseline, champion_probabilities, units),
         champion=champion.version if champion else None,
-        champion_scores=champion_scores,
         policy=policy,
         holdout=window,
         champion_error=champion_error,

@@ -2,9 +2,13 @@
 
 ``compute_drift`` runs Evidently 0.7's ``DataDriftPreset``, saves its HTML and JSON reports
 atomically and returns a plain, JSON-ready :class:`DriftSummary`; a :class:`DriftRule` says how a
-day is judged (``DEFAULT_DRIFT_RULE``: ``benchmarks/RESULTS.md``, "drift alarm"). Columns empty on
-one side are left out of Evidently's run, and category values are HTML-escaped before Evidently
-sees them. Evidently is imported inside the functions (the import takes seconds). No Dagster here.
+day is judged (``DEFAULT_DRIFT_RULE``: ``benchmarks/RESULTS.md``, "drift alarm"). A rule with a
+``false_alarm_rate`` gives each column a threshold for the day's sample size: the quantile of the
+column's score between two samples of the reference and the day's sizes, drawn from the reference
+(``null_threshold``), so that a day like the reference is flagged at that rate whatever its volume.
+Columns empty on one side are left out of Evidently's run, and category values are HTML-escaped
+before Evidently sees them. Evidently is imported inside the functions (the import takes seconds).
+No Dagster here.
 
 Design notes: docs/design/evidently_adapters.md
 """
@@ -15,8 +19,9 @@ import html
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,14 @@ class DriftRule:
     values; else K-S and chi-square); a threshold of ``None`` is the method's default. Distances
     drift at or above their threshold, p-values below it (``ks``: at or below). The day drifted
     when the share of drifted columns is at least ``drift_share``.
+
+    With ``false_alarm_rate`` (methods ``wasserstein`` and ``psi`` only) the thresholds adapt to
+    the sample sizes: each column's is the larger of the rule's (a floor: the smallest effect worth
+    an alarm) and the ``1 - level`` quantile of its score between two samples drawn from the
+    reference at the reference's and the day's sizes, with ``level = false_alarm_rate * k / n``
+    for ``k`` columns needed of ``n``. A day like the reference then drifts with probability at
+    most ``false_alarm_rate`` at any volume, however the columns depend on each other (Markov:
+    P(count >= k) <= E[count] / k = n * level / k).
     """
 
     num_method: str | None
@@ -44,10 +57,19 @@ class DriftRule:
     cat_method: str | None
     cat_threshold: float | None
     drift_share: float
+    false_alarm_rate: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.drift_share <= 1.0:
             raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
+        if self.false_alarm_rate is not None:
+            if not (math.isfinite(self.false_alarm_rate) and 0.0 < self.false_alarm_rate < 1.0):
+                raise ValueError(f"false_alarm_rate must be in (0, 1), got {self.false_alarm_rate}")
+            if (self.num_method, self.cat_method) != ("wasserstein", "psi"):
+                raise ValueError(
+                    "thresholds for the sample size need num_method 'wasserstein' and cat_method 'psi', "
+                    f"got {self.num_method!r} and {self.cat_method!r}"
+                )
         for name in ("num_threshold", "cat_threshold"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
@@ -56,14 +78,36 @@ class DriftRule:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def adapts_to_size(self) -> bool:
+        return self.false_alarm_rate is not None
+
+    def column_level(self, n_columns: int) -> float:
+        """Each column's false-alarm probability that keeps the day's at ``false_alarm_rate``."""
+        if self.false_alarm_rate is None:
+            raise ValueError("a rule with fixed thresholds has no column level")
+        return self.false_alarm_rate * columns_needed(self.drift_share, n_columns) / n_columns
+
+
+def columns_needed(drift_share: float, n_columns: int) -> int:
+    """The fewest drifted columns whose share reaches ``drift_share`` (as ``compute_drift`` decides)."""
+    return max(1, math.ceil(drift_share * n_columns - 1e-9))
+
 
 # Evidently's own defaults, as the platform used them before the calibration.
 EVIDENTLY_DEFAULT_RULE = DriftRule(None, None, None, None, drift_share=0.5)
-# Calibrated by `python -m benchmarks.alarm` on days of ~360 feature rows against a ~2,500-row
-# reference, 10 monitored columns (benchmarks/RESULTS.md, "drift alarm"): PSI of a category mix at
-# least 0.05, normed Wasserstein of a number at least 0.2, and 2 of the 10 columns. Re-run the
-# calibration when the monitored columns change (the share is of their number).
-DEFAULT_DRIFT_RULE = DriftRule("wasserstein", 0.2, "psi", 0.05, drift_share=0.2)
+# Fixed thresholds, calibrated by the issue-7 `python -m benchmarks.alarm` on days of ~360 feature
+# rows (5,000 events a day): right at that volume only (37.5% false alarms at 2,000 events a day).
+FIXED_THRESHOLD_RULE = DriftRule("wasserstein", 0.2, "psi", 0.05, drift_share=0.2)
+# Thresholds for each day's sample size (benchmarks/RESULTS.md, "drift alarm"): 2 of the 10 monitored
+# columns (the share the retraining trigger uses), a daily false-alarm budget of 5% (so each column
+# at level 1%), and floors at half the fixed rule's thresholds: below them a shift is too small to
+# act on, however many rows prove it (big days would otherwise flag weekday-sized wobbles).
+DEFAULT_DRIFT_RULE = DriftRule("wasserstein", 0.1, "psi", 0.025, drift_share=0.2, false_alarm_rate=0.05)
+# Resamples of each column's null distribution (999: the 1% level is the 10th largest, an exact
+# Monte Carlo test), from a fixed seed so a day's verdict is reproducible.
+NULL_RESAMPLES = 999
+NULL_SEED = 20_15
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,9 @@ class DriftSummary:
     html_path: Path
     json_path: Path
     rule: DriftRule
+    # (reference, current) non-null values each column was judged on; None: left out (empty)
+    column_sample_sizes: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    column_level: float | None = None  # each column's false-alarm level, when thresholds adapt
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types only (lists, str paths, None for missing or NaN scores)."""
@@ -102,6 +149,10 @@ class DriftSummary:
             "html_path": str(self.html_path),
             "json_path": str(self.json_path),
             "rule": self.rule.as_dict(),
+            "column_sample_sizes": {
+                k: None if v is None else list(v) for k, v in self.column_sample_sizes.items()
+            },
+            "column_level": self.column_level,
         }
 
 
@@ -128,12 +179,29 @@ def compute_drift(
     if not run_numerical and not run_categorical:
         raise ValueError(f"no column has values in both reference and current data: {empty}")
 
+    prepared_reference = _prepared(reference, run_numerical, run_categorical)
+    prepared_current = _prepared(current, run_numerical, run_categorical)
+    sizes = {
+        c: (len(_clean(prepared_reference[c])), len(_clean(prepared_current[c])))
+        for c in (*run_numerical, *run_categorical)
+    }
+    per_column = None
+    level = None
+    if rule.adapts_to_size:
+        level = rule.column_level(len(columns))
+        per_column = {
+            c: null_threshold(
+                _clean(prepared_reference[c]),
+                sizes[c][1],
+                "wasserstein" if c in run_numerical else "psi",
+                level,
+                floor=(rule.num_threshold if c in run_numerical else rule.cat_threshold) or 0.0,
+                seed=(NULL_SEED, zlib.crc32(c.encode())),
+            )
+            for c in sizes
+        }
     snapshot = _run_evidently(
-        _prepared(reference, run_numerical, run_categorical),
-        _prepared(current, run_numerical, run_categorical),
-        run_numerical,
-        run_categorical,
-        rule,
+        prepared_reference, prepared_current, run_numerical, run_categorical, rule, per_column
     )
     _save_atomically(Path(html_path), snapshot.save_html)
     _save_atomically(Path(json_path), snapshot.save_json)
@@ -164,6 +232,8 @@ def compute_drift(
         html_path=Path(html_path),
         json_path=Path(json_path),
         rule=rule,
+        column_sample_sizes={c: sizes.get(c) for c in columns},
+        column_level=level,
     )
 
 
@@ -203,9 +273,7 @@ def column_scores(
         (categorical, ColumnType.Categorical, cat_methods),
     ):
         for column in columns:
-            # as Evidently's get_one_column_drift cleans a column before its test
-            r = ref[column].replace([-np.inf, np.inf], np.nan).dropna()
-            c = cur[column].replace([-np.inf, np.inf], np.nan).dropna()
+            r, c = _clean(ref[column]), _clean(cur[column])
             if r.empty or c.empty:
                 continue
             for method in methods:
@@ -224,6 +292,94 @@ def column_scores(
                     )
                 )
     return out
+
+
+def null_threshold(
+    reference: pd.Series | np.ndarray,
+    current_size: int,
+    method: str,
+    level: float,
+    floor: float = 0.0,
+    resamples: int = NULL_RESAMPLES,
+    seed: Any = NULL_SEED,
+) -> float:
+    """The score above which a column drifts at ``level`` for a day of ``current_size`` values.
+
+    Draws ``resamples`` pairs of samples from ``reference``'s values, of its own size and of
+    ``current_size`` (with replacement: what two samples of the reference's population look like),
+    scores each pair as Evidently does (``wasserstein``: normed Wasserstein; ``psi``: PSI of the
+    categories), and returns the smallest float above the ``ceil((1 - level) (resamples + 1))``-th
+    smallest score (a Monte Carlo test: a day like the reference passes it with probability at
+    most ``level``), or ``floor`` if larger. Deterministic for a given ``seed``."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rank = math.ceil((1.0 - level) * (resamples + 1))
+    if rank > resamples:
+        raise ValueError(f"{resamples} resamples cannot resolve level {level}")
+    scores = null_scores(reference, current_size, method, resamples, seed)
+    quantile = float(np.sort(scores)[rank - 1])
+    return max(float(floor), float(np.nextafter(quantile, np.inf)))
+
+
+def score(reference: pd.Series, current: pd.Series, method: str) -> float:
+    """One column's score as Evidently computes it (``wasserstein``: normed Wasserstein of numbers;
+    ``psi``: PSI of categories), without a report: for experiments over many days."""
+    r, c = _clean(pd.Series(reference)), _clean(pd.Series(current))
+    if method == "wasserstein":
+        from scipy import stats
+
+        r, c = r.to_numpy(dtype=float), c.to_numpy(dtype=float)
+        return float(stats.wasserstein_distance(r, c) / max(float(np.std(r)), 0.001))
+    if method == "psi":
+        keys = pd.Index(pd.unique(pd.concat([r, c], ignore_index=True)))
+        ref = r.value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy(dtype=float)
+        cur = c.value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy(dtype=float)
+        ref, cur = np.where(ref == 0, 0.0001, ref), np.where(cur == 0, 0.0001, cur)
+        return float(np.sum((ref - cur) * np.log(ref / cur)))
+    raise ValueError(f"no score for method {method!r} (wasserstein or psi)")
+
+
+def null_scores(
+    reference: pd.Series | np.ndarray, current_size: int, method: str, resamples: int, seed: Any
+) -> np.ndarray:
+    """``resamples`` scores between a reference-sized and a ``current_size`` sample of ``reference``."""
+    values = pd.Series(np.asarray(reference)).dropna()
+    if values.empty or current_size < 1:
+        raise ValueError("a null distribution needs reference values and a current size of at least 1")
+    counts = values.value_counts(sort=False)
+    if method == "wasserstein":
+        counts = counts.sort_index()
+    elif method != "psi":
+        raise ValueError(f"no null distribution for method {method!r} (wasserstein or psi)")
+    rng = np.random.default_rng(seed)
+    ref = _resampled_shares(rng, counts.to_numpy(), len(values), resamples)
+    cur = _resampled_shares(rng, counts.to_numpy(), current_size, resamples)
+    if method == "psi":  # Evidently's categorical PSI: an empty category counts 0.0001
+        ref, cur = np.where(ref == 0, 0.0001, ref), np.where(cur == 0, 0.0001, cur)
+        return np.sum((ref - cur) * np.log(ref / cur), axis=1)
+    points = counts.index.to_numpy(dtype=float)
+    gaps = np.diff(points)  # W1 = integral of |F_ref - F_cur| between consecutive values
+    distance = np.abs(np.cumsum(ref, axis=1)[:, :-1] - np.cumsum(cur, axis=1)[:, :-1]) @ gaps
+    mean = ref @ points
+    std = np.sqrt(np.maximum(ref @ points**2 - mean**2, 0.0))
+    return distance / np.maximum(std, 0.001)
+
+
+def _resampled_shares(rng: np.random.Generator, counts: np.ndarray, size: int, resamples: int) -> np.ndarray:
+    """Shares of each value in ``resamples`` samples of ``size`` drawn with replacement from values
+    with these ``counts``: multinomial draws for few values, drawn rows counted for many (faster)."""
+    total = int(counts.sum())
+    if len(counts) <= 64:
+        return rng.multinomial(size, counts / total, size=resamples) / size
+    codes = np.repeat(np.arange(len(counts)), counts)[rng.integers(0, total, (resamples, size))]
+    codes += np.arange(resamples)[:, None] * len(counts)
+    drawn = np.bincount(codes.ravel(), minlength=resamples * len(counts))
+    return drawn.reshape(resamples, len(counts)) / size
+
+
+def _clean(column: pd.Series) -> pd.Series:
+    """A column as Evidently's get_one_column_drift cleans it before its test."""
+    return column.replace([-np.inf, np.inf], np.nan).dropna()
 
 
 def _check_inputs(
@@ -278,6 +434,7 @@ def _run_evidently(
     numerical: list[str],
     categorical: list[str],
     rule: DriftRule,
+    per_column_threshold: dict[str, float] | None = None,
 ) -> Any:
     with warnings.catch_warnings():  # its dependencies' deprecation notices, on every import
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -292,6 +449,7 @@ def _run_evidently(
         num_threshold=rule.num_threshold,
         cat_method=rule.cat_method,
         cat_threshold=rule.cat_threshold,
+        per_column_threshold=per_column_threshold,
     )
     with warnings.catch_warnings():
         # scipy's chi-square divides by zero for categories absent from one side; the test result

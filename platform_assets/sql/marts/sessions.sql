@@ -1,8 +1,12 @@
 /* ---
 description: >-
-  One row per session and day: when it started and ended, what it did (page, product, cart and
-  checkout events), whether it converted, and where it came from (its entry event). A session
-  that crosses midnight gives one row per day, each built from that day's events only.
+  One row per session and day, for traffic accounting: when it started and ended that day, what it
+  did (page, product, cart and checkout events), whether it converted that day, and where it came
+  from (that day's first event). A session that crosses midnight gives one row per day, each built
+  from that day's events only, so a day's rows add up to its lake events; the row of a later day
+  is a continuation, not a new visit (its "entry" is the page the visitor was on at midnight).
+  Whole sessions (one per visit, on the day it began) are what features/session_features builds
+  from these rows: do not read a row as a visit.
 inputs: {events: lake/events}
 grain: [event_date, session_id]
 partition_column: event_date
