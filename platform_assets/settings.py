@@ -142,12 +142,18 @@ class RetrainSettings:
     min_roc_auc: float = 0.6
     min_labelled_rows: int = 200
     holdout_days: int = 2  # the retraining run's held-out days (the newest)
+    # Level of the two-sided calibration test (benchmarks/RESULTS.md, "concept drift": tuned on
+    # seeds 301-304): lower it for fewer false alarms, at the price of later detection.
+    calibration_alpha: float = 0.01
 
     def __post_init__(self) -> None:
         for name in ("drift_share", "min_roc_auc"):
             value = getattr(self, name)
             if _not_number(value) or not (math.isfinite(value) and 0 < value <= 1):
                 raise ValueError(f"PLATFORM_RETRAIN_{name.upper()}={value!r}: expected a number in (0, 1]")
+        alpha = self.calibration_alpha
+        if _not_number(alpha) or not (math.isfinite(alpha) and 0 < alpha <= 0.5):
+            raise ValueError(f"PLATFORM_RETRAIN_CALIBRATION_ALPHA={alpha!r}: expected a number in (0, 0.5]")
         for name in ("min_labelled_rows", "holdout_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from platform_assets.lib.ml.model_quality import ModelReport, compute_model_report
+from platform_assets.lib.ml.model_quality import (
+    ModelReport,
+    calibration_summary,
+    compute_model_report,
+    heldout_reference,
+    trigger_metadata,
+)
+from platform_assets.lib.ml.retraining import RetrainPolicy
 
 THRESHOLD = 0.5
 
@@ -101,9 +108,7 @@ def test_quality_equals_sklearn(reference: pd.DataFrame, tmp_path: Path) -> None
     assert report.quality is not None
     assert (report.quality["threshold"], report.quality["rows"]) == (0.4, 400)
     assert_quality(report.quality, expected)
-    assert report.quality["reference_quality"]["rows"] == 600
-    assert_quality(report.quality["reference_quality"], sklearn_quality(reference, 0.4))
-    assert report.quality["roc_auc"] != report.quality["reference_quality"]["roc_auc"]
+    assert report.quality["reference_quality"] is None  # no held-out reference given
 
 
 def test_partly_labelled_day_scores_labelled_rows_and_drifts_all(
@@ -146,7 +151,6 @@ def test_one_class_day_records_why_roc_auc_is_missing(reference: pd.DataFrame, t
     n = len(positives)
     assert f"roc_auc undefined: the {n} labelled current rows are all of class 1" in report.quality_notes
     assert_quality(report.quality, sklearn_quality(positives), skip=("roc_auc",))
-    assert_quality(report.quality["reference_quality"], sklearn_quality(reference))
 
     negatives = current[current["label"] == 0].reset_index(drop=True)
     report = run(reference, negatives, tmp_path, "negatives")
@@ -163,10 +167,7 @@ def test_no_positive_prediction_leaves_precision_undefined(reference: pd.DataFra
     report = run(scaled(reference), scaled(scored(200, seed=7)), tmp_path, threshold=0.95)
     assert report.quality is not None
     assert report.quality["precision"] is None
-    assert report.quality["reference_quality"]["precision"] is None
-    for side in ("current", "reference"):
-        note = f"precision undefined on {side}: no labelled row has a prediction >= 0.95"
-        assert note in report.quality_notes
+    assert "precision undefined on current: no labelled row has a prediction >= 0.95" in report.quality_notes
     assert report.quality["recall"] == 0.0 and report.quality["roc_auc"] is not None
 
 
@@ -225,3 +226,113 @@ def test_bad_input_is_refused(side: str, frame: pd.DataFrame, message: str, tmp_
 def test_threshold_outside_unit_interval_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"threshold must lie in \[0, 1\]"):
         run(GOOD, GOOD, tmp_path, threshold=1.5)
+
+
+# -- calibration and the held-out reference ---------------------------------------------------------
+
+
+def two_blocks(first_positives: int, second_positives: int) -> tuple[np.ndarray, np.ndarray]:
+    """100 rows predicted 0.1 and 100 predicted 0.3, with the given positives in each block."""
+    p = np.array([0.1] * 100 + [0.3] * 100)
+    y = np.zeros(200, dtype=int)
+    y[:first_positives] = 1
+    y[100 : 100 + second_positives] = 1
+    return y, p
+
+
+def test_calibration_of_a_hand_made_day() -> None:
+    # sum p = 100 * 0.1 + 100 * 0.3 = 40; sum p(1-p) = 100 * 0.09 + 100 * 0.21 = 30
+    calibrated = calibration_summary(*two_blocks(10, 30))
+    assert (calibrated["positives"], calibrated["expected_positives"]) == (40, pytest.approx(40))
+    assert calibrated["variance"] == pytest.approx(30)
+    assert calibrated["z"] == pytest.approx(0, abs=1e-12) and calibrated["p_value"] == pytest.approx(1)
+    assert calibrated["ece"] == pytest.approx(0, abs=1e-12)
+
+    halved = calibration_summary(*two_blocks(5, 15))
+    assert halved["z"] == pytest.approx((20 - 40) / 30**0.5)  # -3.65
+    assert halved["p_value"] == pytest.approx(2.6e-4, rel=0.01)  # two-sided normal tail at 3.651
+    assert halved["observed_rate"] == 0.1 and halved["mean_prediction"] == pytest.approx(0.2)
+    assert halved["difference"] == pytest.approx(-0.1)
+    # reliability: hand count of the two blocks; ECE = (100 * 0.05 + 100 * 0.15) / 200
+    assert [(b["lower"], b["rows"]) for b in halved["reliability"]] == [(0.1, 100), (0.3, 100)]
+    assert [b["observed_rate"] for b in halved["reliability"]] == [0.05, 0.15]
+    assert halved["ece"] == pytest.approx(0.1)
+    # the interval's ends are the roots of (x - n q)^2 = z^2 n q (1 - q): Wilson's definition
+    for end in ("difference_low", "difference_high"):
+        q = halved[end] + halved["mean_prediction"]
+        assert (20 - 200 * q) ** 2 == pytest.approx(1.959964**2 * 200 * q * (1 - q), rel=1e-5)
+    assert halved["difference_low"] < -0.1 < halved["difference_high"] < 0
+
+
+def test_reliability_table_counts_equal_a_hand_count() -> None:
+    rng = np.random.default_rng(11)
+    p = rng.random(500)
+    y = (rng.random(500) < p).astype(int)
+    table = calibration_summary(y, p)["reliability"]
+    for row in table:
+        inside = [i for i in range(500) if row["lower"] <= p[i] < row["upper"]]
+        assert row["rows"] == len(inside)
+        assert row["observed_rate"] == pytest.approx(sum(y[i] for i in inside) / len(inside))
+    assert sum(row["rows"] for row in table) == 500
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_labels_drawn_at_p_do_not_trigger_and_at_half_p_do(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.02, 0.3, 1500)
+    policy = RetrainPolicy(min_labelled_rows=200)  # the default level 0.01
+    for labels, fires in (
+        ((rng.random(1500) < p).astype(int), False),
+        ((rng.random(1500) < p / 2).astype(int), True),
+    ):
+        summary = calibration_summary(labels, p)
+        by_hand = (labels.sum() - p.sum()) / np.sqrt((p * (1 - p)).sum())
+        assert summary["z"] == pytest.approx(by_hand)
+        metadata = {"labelled_rows": 1500, **trigger_metadata(summary, summary, ["2026-04-12"])}
+        reason = policy.quality_reason(metadata)
+        assert (reason is not None) is fires, (by_hand, reason)
+        if fires:
+            assert reason.startswith(f"calibration: {labels.sum()} positives vs {p.sum():.1f} predicted")
+            assert f"z {by_hand:+.2f}" in reason
+
+
+def test_the_reference_is_the_held_out_one(tmp_path: Path) -> None:
+    """A champion trained and saved for real: the report's reference quality is its held-out rows'
+    (recomputed here with scikit-learn), not its training rows', which differ."""
+    from platform_assets.lib.ml.model_store import ModelStore
+    from platform_assets.lib.ml.training import train_model
+    from platform_assets_tests.models.test_training import synthetic_features
+
+    features = synthetic_features(rows=2400, days=12, seed=5)
+    result = train_model(features, kind="logreg", holdout_days=3)
+    store = ModelStore(tmp_path / "models")
+    version = store.save(result.pipeline, result.metrics, result.reference, result.info())
+    heldout = heldout_reference(store.card(version.version))
+    assert heldout is not None
+
+    dates = pd.to_datetime(features["event_date"])
+    held = features[dates >= pd.Timestamp(result.split.holdout_start)]
+    trained = features[dates < pd.Timestamp(result.split.holdout_start)]
+    p_held = result.pipeline.predict_proba(held)[:, 1]
+    p_train = result.pipeline.predict_proba(trained)[:, 1]
+    assert heldout["rows"] == len(held)
+    assert heldout["observed_rate"] == pytest.approx(held["label"].mean())
+    assert heldout["mean_prediction"] == pytest.approx(p_held.mean())
+    assert heldout["log_loss"] == pytest.approx(metrics.log_loss(held["label"], p_held))
+    assert heldout["roc_auc"] == pytest.approx(metrics.roc_auc_score(held["label"], p_held))
+    assert heldout["log_loss"] != pytest.approx(metrics.log_loss(trained["label"], p_train), abs=1e-3)
+    assert heldout["roc_auc"] != pytest.approx(metrics.roc_auc_score(trained["label"], p_train), abs=1e-3)
+    assert sum(b["rows"] for b in heldout["reliability"]) == len(held)
+
+    training_scores = pd.DataFrame({"prediction": p_train, "label": trained["label"].to_numpy()})
+    day = scored(300, seed=12)
+    report = run(training_scores, day, tmp_path, heldout=heldout)
+    assert report.quality is not None and report.quality["reference_quality"] == heldout
+    assert report.calibration is not None and report.calibration["rows"] == 300
+    assert report.calibration["positives"] == int(day["label"].sum())
+    assert report.as_dict()["quality"]["reference_quality"]["log_loss"] == heldout["log_loss"]
+
+
+def test_a_card_without_held_out_metrics_gives_no_reference() -> None:
+    assert heldout_reference({}) is None
+    assert heldout_reference({"metrics": {"model": {"log_loss": 0.3}, "split": {"holdout_rows": 10}}}) is None

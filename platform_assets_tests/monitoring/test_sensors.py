@@ -80,6 +80,55 @@ def test_quality_below_the_floor_asks_with_enough_labels(instance, store, auc, l
         assert requests[0].tags["platform/retrain-reason"] == "ROC AUC 0.550 < 0.600 on 150 labelled sessions"
 
 
+def calibration(positives: int, expected: float, variance: float, rows: int, days: list[str]) -> dict:
+    """``model_performance``'s pooled calibration numbers for a window of ``days``."""
+    return {
+        "calibration_window_positives": positives,
+        "calibration_window_expected": expected,
+        "calibration_window_z": (positives - expected) / variance**0.5,
+        "calibration_window_rows": rows,
+        "calibration_window_days": days,
+    }
+
+
+@pytest.mark.parametrize(
+    ("positives", "labelled", "asks"),
+    [(22, 700, True), (48, 700, False), (94, 700, True), (22, 150, False)],
+)
+def test_a_calibration_change_asks_when_significant_at_the_level(instance, store, positives, labelled, asks):
+    # sum p = 70, sum p(1-p) = 63 over two days: z = (22-70)/sqrt(63) = -6.05, (48-70)/sqrt(63) = -2.77
+    # (p 0.0056 >= 0.005: not significant at this policy's level), (94-70)/sqrt(63) = +3.02 (p 0.0025)
+    policy = RetrainPolicy(min_labelled_rows=200, calibration_alpha=0.005)
+    days = ["2026-04-11", "2026-04-12"]
+    metadata = {"labelled_rows": labelled, "reference_model": "v0001", "quality_roc_auc": 0.7}
+    report(
+        instance,
+        MODEL_PERFORMANCE,
+        "2026-04-12",
+        **metadata,
+        **calibration(positives, 70.0, 63.0, 1400, days),
+    )
+    requests, _, _ = retrain_requests(instance, store, policy, after=0)
+    assert bool(requests) is asks
+    if asks and positives == 22:
+        assert requests[0].tags["platform/retrain-reason"] == (
+            "calibration: 22 positives vs 70.0 predicted on 1400 labelled sessions (2026-04-11..2026-04-12): "
+            "rate 0.016 vs mean prediction 0.050, z -6.05, p 1.5e-09 < 0.005"
+        )
+    if asks and positives == 94:
+        assert "94 positives vs 70.0 predicted" in requests[0].tags["platform/retrain-reason"]
+
+
+def test_both_quality_triggers_are_named_with_their_numbers():
+    metadata = {"labelled_rows": 700, "quality_roc_auc": 0.55, **calibration(22, 70.0, 63.0, 1400, ["d"])}
+    reason = RetrainPolicy(min_roc_auc=0.6, min_labelled_rows=200).quality_reason(metadata)
+    auc, calibrated = reason.split("; ")
+    assert auc == "ROC AUC 0.550 < 0.600 on 700 labelled sessions"
+    assert calibrated.startswith("calibration: 22 positives vs 70.0") and calibrated.endswith(
+        "p 1.5e-09 < 0.01"
+    )
+
+
 def test_a_full_page_is_consumed_only_as_far_as_both_assets_are_complete(instance, store):
     for i in range(3):
         drift(instance, f"2026-04-1{i + 1}", 0.1)
@@ -139,12 +188,16 @@ def test_a_finished_build_asks_to_monitor_each_day_it_built(store, tmp_path):
         ({"PLATFORM_RETRAIN_DRIFT_SHARE": "0"}, "PLATFORM_RETRAIN_DRIFT_SHARE=0.0"),
         ({"PLATFORM_RETRAIN_MIN_ROC_AUC": "high"}, "PLATFORM_RETRAIN_MIN_ROC_AUC='high'"),
         ({"PLATFORM_RETRAIN_HOLDOUT_DAYS": "0"}, "PLATFORM_RETRAIN_HOLDOUT_DAYS=0"),
+        ({"PLATFORM_RETRAIN_CALIBRATION_ALPHA": "0.6"}, "PLATFORM_RETRAIN_CALIBRATION_ALPHA=0.6"),
+        ({"PLATFORM_RETRAIN_CALIBRATION_ALPHA": "0"}, "PLATFORM_RETRAIN_CALIBRATION_ALPHA=0.0"),
+        ({"PLATFORM_RETRAIN_CALIBRATION_ALPHA": "nan"}, "PLATFORM_RETRAIN_CALIBRATION_ALPHA=nan"),
     ],
 )
 def test_policy_settings_are_validated(env, message):
     with pytest.raises(ValueError, match=message):
         load_settings(env)
     assert load_settings({"PLATFORM_RETRAIN_DRIFT_SHARE": "0.3"}).retrain.drift_share == 0.3
+    assert load_settings({"PLATFORM_RETRAIN_CALIBRATION_ALPHA": "0.05"}).retrain.calibration_alpha == 0.05
 
 
 def test_the_default_drift_share_is_the_one_the_alarm_was_calibrated_with():

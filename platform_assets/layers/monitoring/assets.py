@@ -76,7 +76,7 @@ def _report_paths(storage: PlatformStorage, asset: str, day: _Day) -> dict[str, 
     group_name="monitoring",
     kinds={"evidently", "html"},
     owners=["team:ml"],
-    code_version="2",
+    code_version="3",
 )
 def feature_drift(
     context: dg.AssetExecutionContext, config: DriftConfig, engine: PlatformEngine, storage: PlatformStorage
@@ -111,6 +111,10 @@ def feature_drift(
             "drifted_columns": dg.MetadataValue.json(list(summary.drifted_columns)),
             "n_drifted_columns": len(summary.drifted_columns),
             "column_scores": dg.MetadataValue.json(summary.as_dict()["column_scores"]),
+            # the thresholds used, for this day's sample sizes ([reference, current] values per column)
+            "column_thresholds": dg.MetadataValue.json(summary.as_dict()["column_thresholds"]),
+            "column_sample_sizes": dg.MetadataValue.json(summary.as_dict()["column_sample_sizes"]),
+            **({"column_level": summary.column_level} if summary.column_level is not None else {}),
             "reference_model": day.champion.version,
             "reference_rows": summary.reference_rows,
             "dagster/row_count": summary.current_rows,
@@ -127,24 +131,20 @@ def feature_drift(
     group_name="monitoring",
     kinds={"evidently", "html"},
     owners=["team:ml"],
-    code_version="1",
+    code_version="2",
 )
 def model_performance(
     context: dg.AssetExecutionContext, engine: PlatformEngine, storage: PlatformStorage
 ) -> dg.MaterializeResult:
-    """Evidently report of the day's predictions vs the champion's on its training sample:
-    prediction drift, and classification quality once the day's labels exist."""
-    from platform_assets.lib.ml.model_quality import compute_model_report  # Evidently: only when run
+    """Evidently report of the day's predictions vs the champion's on its training sample
+    (prediction drift) and, once the day's labels exist, its quality and calibration against the
+    champion's held-out figures from its training card (observed positive rate, mean prediction,
+    reliability table, log loss, ROC AUC), with the calibration test the retraining policy reads."""
+    from platform_assets.lib.ml import model_quality  # Evidently: only when run
     from platform_assets.lib.ml.scoring import load_scorer
 
     day = _champion_day(context, storage)
-    current = engine.read_frame(
-        "SELECT p.session_id, p.model_version, p.probability AS prediction, f.label "
-        "FROM session_predictions AS p LEFT JOIN session_features AS f "
-        "ON f.event_date = p.event_date AND f.session_id = p.session_id "
-        "WHERE p.event_date = CAST(? AS DATE)",
-        [day.day],
-    )
+    current = _scored_day(engine, day.day)
     if current.empty:
         return _skipped(day, f"no predictions on {day.day}: no model report", context)
     scored_by = sorted(set(current["model_version"]))
@@ -156,18 +156,20 @@ def model_performance(
     try:
         scorer = load_scorer(day.store, day.champion.version, engine.spark_session)
         reference = day.store.reference(day.champion.version)
+        heldout = model_quality.heldout_reference(day.store.card(day.champion.version))
     except ModelIntegrityError as error:
         raise dg.Failure(f"the champion {day.champion.version} cannot be used: {error}") from None
     reference_scores = pd.DataFrame(
         {"prediction": scorer.probabilities(reference), "label": reference[FEATURE_SPEC.label].to_numpy()}
     )
-    report = compute_model_report(
+    report = model_quality.compute_model_report(
         reference_scores,
         current[["prediction", "label"]],
         threshold=scorer.threshold,
+        heldout=heldout,
         **_report_paths(storage, "model_performance", day),
     )
-    quality = report.quality or {}
+    quality = {k: v for k, v in (report.quality or {}).items() if k != "reference_quality"}
     return dg.MaterializeResult(
         metadata={
             "prediction_drifted": report.prediction_drifted,
@@ -177,16 +179,81 @@ def model_performance(
             "reference_mean_prediction": report.reference_mean_prediction,
             "labelled_rows": report.labelled_rows,
             **{f"quality_{k}": float(v) for k, v in quality.items() if isinstance(v, int | float)},
+            **_calibration_metadata(engine, day, current, report.calibration),
+            **_heldout_metadata(heldout),
             "quality_skipped_reason": report.quality_skipped_reason or "",
             "quality_notes": dg.MetadataValue.json(list(report.quality_notes)),
-            **{
-                f"reference_{k}": float(v)
-                for k, v in (quality.get("reference_quality") or {}).items()
-                if k in ("roc_auc", "log_loss") and isinstance(v, int | float)
-            },
             "reference_model": day.champion.version,
             "dagster/row_count": report.current_rows,
             "report_html": dg.MetadataValue.path(str(report.html_path)),
             "report_json": dg.MetadataValue.path(str(report.json_path)),
         }
     )
+
+
+def _scored_day(engine: PlatformEngine, day: str) -> pd.DataFrame:
+    """The day's predictions with their labels (null until the day's features hold them)."""
+    return engine.read_frame(
+        "SELECT p.session_id, p.model_version, p.probability AS prediction, f.label "
+        "FROM session_predictions AS p LEFT JOIN session_features AS f "
+        "ON f.event_date = p.event_date AND f.session_id = p.session_id "
+        "WHERE p.event_date = CAST(? AS DATE)",
+        [day],
+    )
+
+
+def _calibration_metadata(
+    engine: PlatformEngine, day: _Day, current: pd.DataFrame, calibration: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The day's calibration and the pooled one over the calibration window: the day and the days
+    just before it that the champion scored and was not trained on (``lib/ml/model_quality.py``)."""
+    from platform_assets.lib.ml.model_quality import (
+        CALIBRATION_WINDOW_DAYS,
+        calibration_summary,
+        trigger_metadata,
+    )
+
+    if calibration is None:
+        return {}
+    trained_until = str(day.store.entry(day.champion.version).get("holdout_end") or "")
+    window, days = [current], [day.day]
+    for back in range(1, CALIBRATION_WINDOW_DAYS):
+        earlier = (pd.Timestamp(day.day) - pd.Timedelta(days=back)).strftime("%Y-%m-%d")
+        if earlier <= trained_until:
+            break
+        rows = _scored_day(engine, earlier)
+        rows = rows[rows["model_version"] == day.champion.version]
+        if rows.empty or rows["label"].isna().all():
+            break
+        window.append(rows)
+        days.insert(0, earlier)
+    labelled = pd.concat(window, ignore_index=True).dropna(subset=["label"])
+    pooled = calibration_summary(labelled["label"].to_numpy(), labelled["prediction"].to_numpy())
+    flat = trigger_metadata(calibration, pooled, days)
+    return {
+        **{k: v for k, v in flat.items() if v is not None and k != "calibration_window_days"},
+        "calibration_window_days": dg.MetadataValue.json(days),
+        "reliability": dg.MetadataValue.md(_reliability_markdown(calibration["reliability"])),
+    }
+
+
+def _heldout_metadata(heldout: dict[str, Any] | None) -> dict[str, Any]:
+    """The champion's held-out figures (its training card), the yardstick of the day's."""
+    if heldout is None:
+        return {"heldout_missing": "the champion's card holds no held-out metrics"}
+    numbers = ("rows", "observed_rate", "mean_prediction", "difference", "ece", "log_loss", "roc_auc")
+    return {
+        **{f"heldout_{k}": heldout[k] for k in numbers if heldout.get(k) is not None},
+        "heldout_window": f"{heldout.get('start')}..{heldout.get('end')}",
+        "heldout_reliability": dg.MetadataValue.md(_reliability_markdown(heldout["reliability"])),
+    }
+
+
+def _reliability_markdown(bins: list[dict[str, Any]]) -> str:
+    lines = ["| predicted | rows | mean prediction | observed rate |", "|---|---|---|---|"]
+    for b in bins:
+        lines.append(
+            f"| {b['lower']:.1f}-{b['upper']:.1f} | {b['rows']} | {b['mean_predicted']:.4f} | "
+            f"{b['observed_rate']:.4f} |"
+        )
+    return "\n".join(lines)

@@ -69,6 +69,24 @@ def performance_report_problems(recorded: dict) -> list[str]:
     labelled = recorded.get("labelled_rows")
     if labelled and not recorded.get("quality_skipped_reason") and "quality_roc_auc" not in recorded:
         problems.append(f"{labelled} labelled rows but no quality metrics and no reason")
+    if labelled and not recorded.get("quality_skipped_reason"):
+        problems += _calibration_problems(recorded, labelled)
+    return problems
+
+
+def _calibration_problems(recorded: dict, labelled: int) -> list[str]:
+    """The calibration summary of a labelled day is recorded and adds up."""
+    rate, positives = recorded.get("observed_positive_rate"), recorded.get("calibration_positives")
+    if not isinstance(rate, int | float) or not isinstance(positives, int | float):
+        return [f"{labelled} labelled rows but no observed positive rate or count of positives"]
+    problems = []
+    if abs(rate * labelled - positives) > 1e-6 * labelled:
+        problems.append(f"observed_positive_rate {rate} x {labelled} labelled rows != {positives} positives")
+    low, difference, high = (recorded.get(f"calibration_difference{s}") for s in ("_low", "", "_high"))
+    if not all(isinstance(v, int | float) for v in (low, difference, high)) or not low <= difference <= high:
+        problems.append(f"calibration difference {difference!r} outside its interval [{low!r}, {high!r}]")
+    if "heldout_rows" not in recorded and not recorded.get("heldout_missing"):
+        problems.append("no held-out reference and no reason")
     return problems
 
 
@@ -77,7 +95,8 @@ def performance_report_problems(recorded: dict) -> list[str]:
     "report_well_formed",
     blocking=True,
     description="The day's prediction-drift and quality reports exist and parse with their metrics; "
-    "a drift verdict is recorded, and quality metrics (or the reason they are missing) when labels exist.",
+    "a drift verdict is recorded, and quality metrics (or the reason they are missing) when labels exist, "
+    "with a calibration summary that adds up and the champion's held-out reference.",
 )
 def performance_report_well_formed(run: CheckRun, day: str) -> dg.AssetCheckResult:
     recorded = latest_metadata(run.instance, MODEL_PERFORMANCE, day) or {}

@@ -4,7 +4,9 @@
 exists, it requests ``monitor_day`` for each day that run built. ``retrain_on_drift`` requests one
 ``train_model`` run when, on a day the champion was not trained on, the share of drifted feature
 columns reaches ``retrain_drift_share`` or, with enough labels, the day's ROC AUC falls below
-``retrain_min_roc_auc``; its challenger must still pass the promotion gate.
+``retrain_min_roc_auc`` or its positives (pooled with the day before) differ from the champion's
+predicted count by more than chance (``retrain_calibration_alpha``); its challenger must still pass
+the promotion gate.
 
 Design notes: docs/design/days_and_monitor_sensors.md
 """
@@ -105,9 +107,10 @@ def build_retrain_sensor(
         job=train_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Requests train_model when a monitored day drifts past PLATFORM_RETRAIN_DRIFT_SHARE "
-        "or its ROC AUC falls below PLATFORM_RETRAIN_MIN_ROC_AUC; the challenger must still pass "
-        "the promotion gate.",
+        description="Requests train_model when a monitored day drifts past PLATFORM_RETRAIN_DRIFT_SHARE, "
+        "its ROC AUC falls below PLATFORM_RETRAIN_MIN_ROC_AUC or its count of conversions departs from "
+        "the champion's predicted count (two-sided test at PLATFORM_RETRAIN_CALIBRATION_ALPHA, the day "
+        "pooled with the day before); the challenger must still pass the promotion gate.",
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext):
         store = ModelStore(models_root)

@@ -1,10 +1,14 @@
-"""Model monitoring for one day: prediction drift and classification quality with Evidently.
+"""Model monitoring for one day: prediction drift, classification quality and calibration.
 
-``compute_model_report`` compares one day's predicted probabilities (and labels, once they
-exist) with the champion's predictions on its own training reference sample, saves Evidently's
-HTML and JSON reports atomically and returns a plain, JSON-ready :class:`ModelReport`. Every number
-comes from Evidently; the adapter handles what Evidently 0.7 does not (partly labelled days, one
-class, undefined metrics). Evidently is imported inside the function (the import takes seconds).
+``compute_model_report`` compares one day's predicted probabilities with the champion's predictions
+on its training reference sample (prediction drift, Evidently), and, once labels exist, reports
+the day's classification quality (Evidently) and calibration (:func:`calibration_summary`: observed
+positive rate against mean prediction, their difference with a 95% interval, a calibration z test,
+expected calibration error and a reliability table) beside the champion's **held-out** figures
+from its training card (:func:`heldout_reference`), never its scores on its own training rows,
+which are optimistic. It saves Evidently's HTML and JSON reports atomically and returns a plain,
+JSON-ready :class:`ModelReport`. The adapter handles what Evidently 0.7 does not (partly labelled
+days, one class, undefined metrics). Evidently is imported inside the function (it takes seconds).
 
 Design notes: docs/design/evidently_adapters.md
 """
@@ -14,13 +18,16 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from platform_assets.lib.atomic import atomic_write_text
+from platform_assets.lib.ml.metrics import calibration_bins
 
 # PSI over 30 reference bins, drift at >= 0.1 (Evidently's defaults). On same-distribution samples of
 # 400 current vs 600-2000 reference rows it passed 0.1 on 0-1 % of 200 simulated days, where the
@@ -36,6 +43,16 @@ _EVIDENTLY_TYPES = {
     "Accuracy": "accuracy",
 }
 _PREDICTION, _LABEL = "prediction", "label"  # column names inside the Evidently reports
+# Under calibration a day's count of positives has mean sum(p) and variance sum(p(1 - p)); the z
+# test reads it as normal, which needs that variance to be at least about 5 (the usual np(1-p)
+# rule). Below it no z is given, and the retraining policy does not test calibration.
+MIN_CALIBRATION_VARIANCE = 5.0
+_Z95 = 1.959963984540054  # two-sided 95%
+# The retraining trigger tests calibration on the day pooled with the day before (when the champion
+# scored it and had not seen it): at about 360 labelled sessions a day, one day alone could not hold
+# <= 5% false alarms and >= 90% detection of halved conversion together (normal days' z varies
+# 1.16 times more than the binomial's); two days could (benchmarks/RESULTS.md, "concept drift").
+CALIBRATION_WINDOW_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class ModelReport:
     labelled_rows: int
     positive_rate: float | None
     quality: dict[str, Any] | None
+    calibration: dict[str, Any] | None
     quality_skipped_reason: str | None
     quality_notes: tuple[str, ...]
     html_path: Path
@@ -72,6 +90,7 @@ class ModelReport:
             "labelled_rows": self.labelled_rows,
             "positive_rate": self.positive_rate,
             "quality": _plain(self.quality),
+            "calibration": _plain(self.calibration),
             "quality_skipped_reason": self.quality_skipped_reason,
             "quality_notes": list(self.quality_notes),
             "html_path": str(self.html_path),
@@ -90,9 +109,11 @@ def compute_model_report(
     threshold: float = 0.5,
     prediction_drift_method: str | None = None,
     prediction_drift_threshold: float | None = None,
+    heldout: Mapping[str, Any] | None = None,
 ) -> ModelReport:
     """Drift of ``current``'s predicted probabilities from ``reference``'s, and quality at
-    ``threshold`` (positive when probability >= threshold) on ``current``'s labelled rows.
+    ``threshold`` (positive when probability >= threshold) and calibration on ``current``'s
+    labelled rows, beside ``heldout`` (:func:`heldout_reference` of the champion's card).
 
     ``prediction_drift_method`` is an Evidently stattest name for numerical columns (default
     ``"psi"``; ``"wasserstein"`` is the normed Wasserstein distance); ``prediction_drift_threshold``
@@ -133,19 +154,19 @@ def compute_model_report(
     parts = [s.dict() for s in snapshots]
     document = {key: [x for part in parts for x in part[key]] for key in ("metrics", "tests")}
     drift = _parse_drift(document)
-    quality = None
+    quality = calibration = None
     if n_lab:
         values = _parse_quality(document)
-        reference_values = _parse_reference_quality(document, snapshots[-1])
         quality = {
             "threshold": threshold,
             "rows": n_lab,
             **_defined(values, labelled, threshold, "current", notes),
-            "reference_quality": {
-                "rows": len(ref),
-                **_defined(reference_values, ref, threshold, "reference", notes),
-            },
+            "reference_quality": dict(heldout) if heldout is not None else None,
         }
+        calibration = calibration_summary(labelled[_LABEL].to_numpy(), labelled[_PREDICTION].to_numpy())
+        if calibration["z"] is None:
+            variance = calibration["variance"]
+            notes.append(f"no calibration test: sum p(1-p) = {variance:.2f} < {MIN_CALIBRATION_VARIANCE:g}")
 
     html_path, json_path = Path(html_path), Path(json_path)
     atomic_write_text(html_path, _html(snapshots, n_cur, n_lab))
@@ -162,11 +183,117 @@ def compute_model_report(
         labelled_rows=n_lab,
         positive_rate=float(labelled[_LABEL].mean()) if n_lab else None,
         quality=quality,
+        calibration=calibration,
         quality_skipped_reason=skipped,
         quality_notes=tuple(notes),
         html_path=html_path,
         json_path=json_path,
     )
+
+
+def calibration_summary(labels: Any, probabilities: Any) -> dict[str, Any]:
+    """How far a day's predicted probabilities are from its observed labels.
+
+    ``difference`` is the observed positive rate minus the mean prediction, with the Wilson 95%
+    interval of the rate (predictions are fixed numbers given the model). ``z`` tests calibration
+    in the large: under calibration the count of positives has mean ``expected_positives`` = sum(p)
+    and ``variance`` = sum(p(1 - p)), so ``z = (positives - sum p) / sqrt(sum p(1 - p))`` is about
+    standard normal whatever the day's size (None when the variance is under
+    ``MIN_CALIBRATION_VARIANCE``); ``p_value`` is two-sided. ``ece`` and ``reliability`` are the
+    training card's calibration table (:func:`~platform_assets.lib.ml.metrics.calibration_bins`:
+    ten equal-width bins, their rows, mean prediction and observed rate) on the day's rows.
+    """
+    y = np.asarray(labels, dtype="int64")
+    p = np.asarray(probabilities, dtype="float64")
+    if len(y) == 0 or len(y) != len(p):
+        raise ValueError(f"need as many labels as probabilities, at least one: {len(y)} and {len(p)}")
+    rows, positives = len(y), int(y.sum())
+    expected, variance = float(p.sum()), float((p * (1 - p)).sum())
+    rate, mean = positives / rows, expected / rows
+    low, high = wilson_interval(positives, rows)
+    z = (positives - expected) / math.sqrt(variance) if variance >= MIN_CALIBRATION_VARIANCE else None
+    table = calibration_bins(y, p)
+    return {
+        "rows": rows,
+        "positives": positives,
+        "observed_rate": rate,
+        "mean_prediction": mean,
+        "difference": rate - mean,
+        "difference_low": low - mean,
+        "difference_high": high - mean,
+        "expected_positives": expected,
+        "variance": variance,
+        "z": z,
+        "p_value": None if z is None else two_sided_p(z),
+        "ece": table["ece"],
+        "reliability": table["bins"],
+    }
+
+
+def trigger_metadata(
+    day: Mapping[str, Any], window: Mapping[str, Any], window_days: list[str]
+) -> dict[str, Any]:
+    """The flat numbers ``model_performance`` publishes for the retraining policy: the day's
+    calibration (:func:`calibration_summary`) and the pooled one over ``window_days``."""
+    return {
+        "observed_positive_rate": day["observed_rate"],
+        "labelled_mean_prediction": day["mean_prediction"],
+        "calibration_difference": day["difference"],
+        "calibration_difference_low": day["difference_low"],
+        "calibration_difference_high": day["difference_high"],
+        "calibration_positives": day["positives"],
+        "calibration_expected_positives": day["expected_positives"],
+        "calibration_z": day["z"],
+        "calibration_p_value": day["p_value"],
+        "calibration_ece": day["ece"],
+        "calibration_window_days": list(window_days),
+        "calibration_window_rows": window["rows"],
+        "calibration_window_positives": window["positives"],
+        "calibration_window_expected": window["expected_positives"],
+        "calibration_window_z": window["z"],
+        "calibration_window_p_value": window["p_value"],
+    }
+
+
+def two_sided_p(z: float) -> float:
+    """P(|Z| >= |z|) for a standard normal Z."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def wilson_interval(successes: int, trials: int, z: float = _Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95% by default)."""
+    rate, z2 = successes / trials, z * z
+    centre = (rate + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def heldout_reference(card: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The champion's quality on its held-out rows, as its training card recorded it (rows, observed
+    rate, mean prediction and their difference, ECE, reliability table, log loss, ROC AUC,
+    Brier), or None when the card lacks any of them. These rows were not trained on: the yardstick
+    a new day is read against."""
+    metrics = card.get("metrics") or {}
+    model, split = metrics.get("model") or {}, metrics.get("split") or {}
+    calibration = model.get("calibration") or {}
+    rate, mean = metrics.get("positive_rate_holdout"), model.get("mean_predicted_probability")
+    values = (split.get("holdout_rows"), rate, mean, model.get("log_loss"), calibration.get("ece"))
+    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        return None
+    return {
+        "source": "held-out",
+        "start": split.get("holdout_start"),
+        "end": split.get("holdout_end"),
+        "rows": int(split["holdout_rows"]),
+        "observed_rate": float(rate),
+        "mean_prediction": float(mean),
+        "difference": float(rate) - float(mean),
+        "ece": float(calibration["ece"]),
+        "reliability": list(calibration.get("bins") or []),
+        "log_loss": float(model["log_loss"]),
+        "roc_auc": _finite(model.get("roc_auc")),
+        "brier": _finite(model.get("brier")),
+    }
 
 
 def _checked(name: str, frame: pd.DataFrame, prediction: str, target: str) -> pd.DataFrame:
@@ -207,8 +334,9 @@ def _run_evidently(
     method: str,
     drift_threshold: float | None,
 ) -> list[Any]:
-    """Prediction drift of ``current`` (all rows) and quality on ``labelled``: one snapshot when
-    every row or none is labelled, else two (drift, then quality)."""
+    """Prediction drift of ``current`` (all rows) against the reference, then, when rows are
+    labelled, quality on ``labelled`` alone: the reference is scored on training rows, an optimistic
+    yardstick, so the quality report shows none (the held-out one comes from the card)."""
     with warnings.catch_warnings():  # its dependencies' deprecation notices, on every import
         warnings.simplefilter("ignore", DeprecationWarning)
         from evidently import BinaryClassification, DataDefinition, Dataset, Report
@@ -230,20 +358,17 @@ def _run_evidently(
             numerical_columns=[_PREDICTION], classification=classification if with_labels else None
         )
         columns = [_PREDICTION, _LABEL] if with_labels else [_PREDICTION]
+        ref = None if with_labels else Dataset.from_pandas(reference[columns], data_definition=definition)
         return Report(items, include_tests=True).run(
-            current_data=Dataset.from_pandas(cur[columns], data_definition=definition),
-            reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+            current_data=Dataset.from_pandas(cur[columns], data_definition=definition), reference_data=ref
         )
 
     with warnings.catch_warnings():
         # sklearn's and Evidently's notices on zero denominators; those values are nulled later
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
-        if labelled.empty:
-            return [run(drift_items, current, False)]
-        if len(labelled) == len(current):
-            return [run(drift_items + quality_items, labelled, True)]
-        return [run(drift_items, current, False), run(quality_items, labelled, True)]
+        drift = run(drift_items, current, False)
+        return [drift] if labelled.empty else [drift, run(quality_items, labelled, True)]
 
 
 def _parse_drift(document: dict[str, Any]) -> dict[str, Any]:
@@ -280,19 +405,6 @@ def _quality_metrics(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _parse_quality(document: dict[str, Any]) -> dict[str, float | None]:
     found = _quality_metrics(document)
     return {name: _number(found[name]["value"]) if name in found else None for name in QUALITY_METRICS}
-
-
-def _parse_reference_quality(document: dict[str, Any], snapshot: Any) -> dict[str, float | None]:
-    """The same metrics on the reference: Evidently keeps them in the snapshot's context only."""
-    found = _quality_metrics(document)
-    out: dict[str, float | None] = {}
-    for name in QUALITY_METRICS:
-        if name in found:
-            result = snapshot.context.get_reference_metric_result(found[name]["id"])
-            out[name] = _number(result.to_dict()["value"])
-        else:
-            out[name] = None
-    return out
 
 
 def _defined(
