@@ -31,23 +31,42 @@ from platform_assets.resources import build_resources
 from platform_assets.settings import PlatformSettings, load_settings
 
 
+def with_engine_kinds(assets: list[dg.AssetsDefinition], engine: str) -> list[dg.AssetsDefinition]:
+    """Assets that can run on either engine (their kinds name ``spark``) show the configured one:
+    ``duckdb`` drops the ``spark`` kind, ``spark`` the ``duckdb`` kind, ``auto`` keeps both. Kinds
+    are static; each materialization records the engine that actually ran (``engine``)."""
+    if engine == "auto":
+        return assets
+    other = "spark" if engine == "duckdb" else "duckdb"
+
+    def configured(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if "spark" not in spec.kinds or other not in spec.kinds:
+            return spec
+        return spec.replace_attributes(kinds=spec.kinds - {other})
+
+    return list(dg.map_asset_specs(configured, assets))
+
+
 def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     """Definitions for explicit settings (tests and the CLI call this directly)."""
     interval = settings.sensor_interval_seconds
     models = DataLayout(settings.data_dir).models
     return dg.Definitions(
         assets=with_freshness(
-            [
-                raw_log_files,
-                lake_ingest,
-                *mart_assets,
-                *feature_assets,
-                conversion_model,
-                champion,
-                session_predictions,
-                feature_drift,
-                model_performance,
-            ],
+            with_engine_kinds(
+                [
+                    raw_log_files,
+                    lake_ingest,
+                    *mart_assets,
+                    *feature_assets,
+                    conversion_model,
+                    champion,
+                    session_predictions,
+                    feature_drift,
+                    model_performance,
+                ],
+                settings.engine,
+            ),
             settings.freshness,
         ),
         asset_checks=[

@@ -1,6 +1,7 @@
 """Snapshot of the resolved asset graph: a lineage change must change this file too."""
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.dependency import NodeHandle
 
 from platform_assets.definitions import build_definitions
@@ -122,6 +123,29 @@ def test_every_asset_has_a_description_kinds_and_an_owner(tmp_path):
         assert spec.kinds, name
         assert spec.owners, name
         assert spec.key.path[0] == spec.group_name, name
+
+
+@pytest.mark.parametrize(
+    ("engine", "lake", "mart", "model"),
+    [
+        ("duckdb", {"parquet", "duckdb"}, {"duckdb", "sql"}, {"scikit-learn", "skops"}),
+        ("spark", {"parquet", "spark"}, {"spark", "sql"}, {"scikit-learn", "spark", "skops"}),
+        (
+            "auto",
+            {"parquet", "duckdb", "spark"},
+            {"duckdb", "spark", "sql"},
+            {"scikit-learn", "spark", "skops"},
+        ),
+    ],
+)
+def test_kinds_name_the_configured_engine(tmp_path, engine, lake, mart, model):
+    """No "spark" kind on assets that run on DuckDB: the kinds follow PLATFORM_ENGINE."""
+    defs = build_definitions(PlatformSettings(data_dir=tmp_path, engine=engine))
+    kinds = {spec.key.to_user_string(): spec.kinds for spec in defs.resolve_all_asset_specs()}
+    assert kinds["lake/events"] == kinds["lake/quarantine"] == lake
+    assert kinds["warehouse/daily_traffic"] == kinds["features/session_features"] == mart
+    assert kinds["models/conversion_model"] == model
+    assert kinds["predictions/session_predictions"] == {"scikit-learn", "duckdb"}  # always DuckDB
 
 
 def test_definitions_load_from_the_environment(monkeypatch, tmp_path):

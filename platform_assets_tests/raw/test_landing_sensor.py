@@ -7,7 +7,9 @@ dynamic-partition requests to the instance, as the sensor daemon does before it 
 import gzip
 import hashlib
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -386,3 +388,36 @@ def test_a_hard_link_to_a_file_outside_landing_is_ingested_as_an_ordinary_file(i
     assert job.execute_in_process(partition_key="linked.log", instance=instance).success
     assert _lake_events(layout, "linked.log") == 40
     assert outside.read_bytes() == _forty_events()  # read, never written or moved
+
+
+def test_the_cursor_stays_bounded_and_the_instance_remembers_older_content(layout):
+    """2,000 ingested files: the cursor keeps the content of the most recent ones only (about 19
+    bytes each, at most ``max_remembered_hashes``); a copy of the first file, long out of the
+    cursor, is found through the runs requested for its content and not requested again."""
+    runs: dict[str, list[tuple[str, dg.DagsterRunStatus]]] = {}  # the instance's, faked
+    config = sensors.LandingSensorConfig(max_files_per_tick=500)
+    cursor, requested, now = sensors.LandingCursor(), set(), time.time()
+    for i in range(2000):
+        land(layout, f"many/{i // 500}/file-{i:04d}.log", LINE.replace(b"/product/1", f"/p/{i}".encode()))
+
+    def tick() -> list[str]:
+        nonlocal cursor, now
+        now += 60
+        plan = sensors.plan_tick(
+            layout, cursor, requested, config, now, logging.getLogger("test"), lambda d: runs.get(d, [])
+        )
+        for key, digest in plan.requests:  # the daemon adds the partition; the run lands the file
+            requested.add(key)
+            runs.setdefault(digest, []).append((key, dg.DagsterRunStatus.SUCCESS))
+        cursor = plan.cursor
+        return [key for key, _ in plan.requests]
+
+    counts = [len(tick()) for _ in range(6)]
+    assert counts == [0, 500, 500, 500, 500, 0] and len(requested) == 2000
+    assert len(cursor.sha256) == config.max_remembered_hashes == 1_000
+    assert len(cursor.to_json()) < 20_000  # was one hash per file ever ingested
+    first = LINE.replace(b"/product/1", b"/p/0")
+    assert hashlib.sha256(first).hexdigest()[:16] not in cursor.sha256
+    land(layout, "copy-of-first.log", first)
+    assert tick() == [] and tick() == []
+    assert cursor.skipped["copy-of-first.log"][0] == "duplicate"

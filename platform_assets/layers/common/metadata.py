@@ -1,4 +1,4 @@
-"""Materialization metadata every table asset reports the same way (schema, rows, lineage)."""
+"""Materialization metadata every table asset reports the same way (schema, rows, lineage, preview)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ import pandas as pd
 from platform_assets.engines.base import Column
 
 SAMPLE_ROWS = 5
+PREVIEW_ROWS = 5  # rows of a table asset's partition shown in its materialization ("preview")
 _CELL_CHARS = 80
+# a lineage table lists at most this many columns, each with at most this many sources
+LINEAGE_MAX_COLUMNS = 200
+LINEAGE_MAX_SOURCES = 20
 
 
 def table_metadata(columns: list[Column], rows: int, descriptions: dict[str, str] | None = None) -> dict:
@@ -36,11 +40,31 @@ def latest_metadata(
 
 
 def sample_markdown(rows: pd.DataFrame, limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
-    """The first ``limit`` rows as a markdown table (long cells cut), for check metadata."""
+    """The first ``limit`` rows as a markdown table (long cells cut, HTML escaped), for check
+    metadata and the previews of table assets."""
     head = rows.head(limit).astype(object)
     for column in head.columns:
         head[column] = [_cell(v) for v in head[column]]
     return dg.MetadataValue.md(head.to_markdown(index=False) if len(head) else "(none)")
+
+
+def lineage_markdown(lineage: dg.TableColumnLineage, columns: list[str] | None = None) -> dg.MetadataValue:
+    """``dagster/column_lineage`` as a markdown table (column -> upstream asset.column): the
+    open-source UI shows the table, while it draws the lineage itself only in Dagster+.
+
+    ``columns`` (the table's, in order) also lists the columns computed from no input column."""
+    deps = lineage.deps_by_column
+    names = list(dict.fromkeys([*(columns or []), *deps]))
+    lines = ["| column | computed from |", "|---|---|"]
+    for name in names[:LINEAGE_MAX_COLUMNS]:
+        sources = [f"{d.asset_key.to_user_string()}.{d.column_name}" for d in deps.get(name, [])]
+        shown = ", ".join(_cell(s) for s in sources[:LINEAGE_MAX_SOURCES])
+        if len(sources) > LINEAGE_MAX_SOURCES:
+            shown += f", … {len(sources) - LINEAGE_MAX_SOURCES} more"
+        lines.append(f"| {_cell(name)} | {shown or '(no input column)'} |")
+    if len(names) > LINEAGE_MAX_COLUMNS:
+        lines.append(f"| … {len(names) - LINEAGE_MAX_COLUMNS} more columns | |")
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def _cell(value: object) -> str:

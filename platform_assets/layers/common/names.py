@@ -35,6 +35,7 @@ SHA256_TAG = "platform/sha256"  # the content of the landed file an ingest run r
 RETRAIN_REASON_TAG = "platform/retrain-reason"  # why the retraining sensor asked for a model
 TRIGGER_DAY_TAG = "platform/trigger-day"  # the monitored day that asked for it
 CHAMPION_TAG = "platform/champion"  # the champion the trigger was measured against
+ENGINE_TAG = "platform/engine"  # the engine that wrote a materialization
 # Dagster's own: a run's partition, or the first and last of its range.
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -5,19 +5,27 @@ The file's header gives the description, the inputs (view name -> asset key), th
 column descriptions; ``lookback_days: {view: N}`` widens an input to the N days before the
 partition (used by features for history) and ``lookahead_days: {view: N}`` to the N days after
 it (used by features to see a session that crosses midnight whole). The asset asks the engine to
-replace its partition and reports schema, row count, inputs and the engine that ran it.
+replace its partition and reports, for each day, schema, row count, inputs and a preview of its
+rows, with the engine that ran it and its column lineage (also as a table the UI shows).
 """
 
 import datetime as dt
 import hashlib
 import warnings
+from contextlib import closing
 
 import dagster as dg
 import duckdb
 
 from platform_assets.engines.base import LakeDays, PartitionWrite, TableWrite, View, WarehouseRows
 from platform_assets.engines.resource import PlatformEngine
-from platform_assets.layers.common.metadata import table_metadata
+from platform_assets.layers.common.metadata import (
+    PREVIEW_ROWS,
+    lineage_markdown,
+    sample_markdown,
+    table_metadata,
+)
+from platform_assets.layers.common.names import ENGINE_TAG
 from platform_assets.layers.common.partitions import event_days
 from platform_assets.sql import SqlDefinition
 from platform_assets.sql.lineage import column_lineage
@@ -96,29 +104,77 @@ def _days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(key) for key in context.partition_keys]
 
 
-def _result(definition: SqlDefinition, key: dg.AssetKey, writes: list[TableWrite]):
-    """One materialization of ``key`` covering every day written in this run."""
-    rows_by_day = {w.partition.isoformat(): w.rows for w in writes if w.partition}
-    metadata: dict[str, object] = {
-        "engine": ", ".join(sorted({w.engine for w in writes})),
-        "input_bytes": sum(w.input_bytes for w in writes),
-        "input_rows_total": sum(sum(w.input_rows.values()) for w in writes),
-        "rows_by_day": dg.MetadataValue.json(rows_by_day),
-        "replaced_rows": sum(w.replaced_rows for w in writes),
+def _day_metadata(write: TableWrite, definition: SqlDefinition) -> dict[str, object]:
+    """What one day's write did: the figures a day's event carries, whether the run built one day
+    or a range (each day of a range records its own, so the Plots tab shows the real series)."""
+    return {
+        **table_metadata(write.columns, write.rows, definition.columns),
+        "input_bytes": write.input_bytes,
+        "input_rows_total": sum(write.input_rows.values()),
+        "input_rows": dg.MetadataValue.json(write.input_rows),
+        "replaced_rows": write.replaced_rows,
     }
-    metadata["dagster/column_lineage"] = column_lineage(definition)
-    if len(writes) == 1:  # a single day: the table facts are that partition's
-        metadata.update(table_metadata(writes[0].columns, writes[0].rows, definition.columns))
-        metadata["input_rows"] = dg.MetadataValue.json(writes[0].input_rows)
+
+
+def _result(
+    definition: SqlDefinition,
+    key: dg.AssetKey,
+    writes: list[tuple[dt.date, TableWrite]],
+    previews: dict[dt.date, dg.MetadataValue],
+    context: dg.AssetExecutionContext,
+) -> dg.MaterializeResult:
+    """One materialization of ``key`` per day written in this run.
+
+    A single day's figures go in the result; a range's go to each day's own event through
+    partition-scoped metadata, and the result carries what the days share (engine, lineage)."""
+    engine = ", ".join(sorted({w.engine for _, w in writes}))
+    lineage = column_lineage(definition)
+    shared: dict[str, object] = {
+        "engine": engine,
+        "dagster/column_lineage": lineage,
+        "column_lineage_table": lineage_markdown(lineage, [c.name for c in writes[-1][1].columns]),
+    }
+    days: dict[dt.date, dict[str, object]] = {}
+    for day, write in writes:
+        days[day] = _day_metadata(write, definition)
+        if day in previews:
+            days[day]["preview"] = previews[day]
+    tags = {ENGINE_TAG: engine}
+    if len(writes) == 1:
+        ((day, write),) = writes
         # derived from the content, so a rebuild that changes nothing leaves readers in sync
         return dg.MaterializeResult(
-            asset_key=key, metadata=metadata, data_version=dg.DataVersion(writes[0].fingerprint)
+            asset_key=key,
+            metadata={**shared, **days[day]},
+            data_version=dg.DataVersion(write.fingerprint),
+            tags=tags,
         )
-    # a range: the same event is recorded for each day, so it carries per-day figures
-    metadata["dagster/column_schema"] = table_metadata(writes[-1].columns, 0, definition.columns)[
-        "dagster/column_schema"
-    ]
-    return dg.MaterializeResult(asset_key=key, metadata=metadata)
+    for day, metadata in days.items():
+        context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
+    return dg.MaterializeResult(asset_key=key, metadata=shared, tags=tags)
+
+
+def _previews(
+    engine: PlatformEngine, written: list[tuple[SqlDefinition, dt.date]]
+) -> dict[tuple[str, dt.date], dg.MetadataValue]:
+    """The first rows of each (table, day) written, read back with a LIMIT over one read-only
+    connection (the table is never loaded). A preview that cannot be read is left out."""
+    previews: dict[tuple[str, dt.date], dg.MetadataValue] = {}
+    written = [(d, day) for d, day in written if d.partition_column]
+    if not written:
+        return previews
+    try:
+        with closing(engine.connect(str(engine.layout.warehouse_db), read_only=True)) as con:
+            for definition, day in written:
+                rows = con.execute(
+                    f'SELECT * FROM main."{definition.name}" WHERE "{definition.partition_column}" = ? '
+                    f"LIMIT {PREVIEW_ROWS}",
+                    [day],
+                ).df()
+                previews[definition.name, day] = sample_markdown(rows, limit=PREVIEW_ROWS)
+    except duckdb.Error:  # a preview is a courtesy: it never fails the write it shows
+        pass
+    return previews
 
 
 def _transient(error: BaseException) -> bool:
@@ -175,11 +231,13 @@ def build_sql_assets(
         # so a failure or a kill leaves the layer as it was, never some tables new and others old.
         planned = [PartitionWrite(d, _views(d, day), day) for _, d in selected for day in days]
         written = _write(engine, planned)
+        previews = _previews(engine, [(p.definition, p.partition) for p in planned])
         for key, d in selected:
-            writes = [w for p, w in zip(planned, written, strict=True) if p.definition is d]
-            rows = sum(w.rows for w in writes)
-            ran = ", ".join(sorted({w.engine for w in writes}))
+            writes = [(p.partition, w) for p, w in zip(planned, written, strict=True) if p.definition is d]
+            rows = sum(w.rows for _, w in writes)
+            ran = ", ".join(sorted({w.engine for _, w in writes}))
             context.log.info(f"{d.name}: {rows} rows over {len(days)} day(s) by {ran}")
-            yield _result(d, key, writes)
+            mine = {day: md for (name, day), md in previews.items() if name == d.name}
+            yield _result(d, key, writes, mine, context)
 
     return _sql_assets

@@ -4,15 +4,22 @@ import hashlib
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.parquet as pq
 
 from platform_assets.engines.base import IngestResult
 from platform_assets.engines.dialect import duckdb_prelude, spark_prelude
 from platform_assets.engines.resource import PlatformEngine
-from platform_assets.layers.common.metadata import latest_metadata, table_metadata
+from platform_assets.layers.common.metadata import (
+    PREVIEW_ROWS,
+    latest_metadata,
+    sample_markdown,
+    table_metadata,
+)
+from platform_assets.layers.common.names import ENGINE_TAG
 from platform_assets.layers.common.partitions import log_files
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
-from platform_assets.lib.layout import file_id
+from platform_assets.lib.layout import DataLayout, file_id
 from platform_assets.lib.line_reader import file_facts
 from platform_assets.sql import load
 
@@ -87,7 +94,11 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, stora
         "engine": result.engine,
         "input_bytes": result.input_bytes,
     }
-    yield dg.MaterializeResult(asset_key=EVENTS, metadata=events_metadata, data_version=version)
+    preview = _preview(storage.layout, result.fragments)
+    if preview is not None:
+        events_metadata["preview"] = preview
+    tags = {ENGINE_TAG: result.engine}
+    yield dg.MaterializeResult(asset_key=EVENTS, metadata=events_metadata, data_version=version, tags=tags)
     yield dg.MaterializeResult(
         asset_key=QUARANTINE,
         metadata={
@@ -97,8 +108,21 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, stora
             "stream_error": result.stream_error or "",
         },
         data_version=version,
+        tags=tags,
     )
     yield _lines_reconcile(key, path, raw_lines, raw_sha256, result)
+
+
+def _preview(layout: DataLayout, fragments: list[str]) -> dg.MetadataValue | None:
+    """The first rows of the file's first event fragment (one batch read, never the whole file);
+    None when it has no events or the fragment cannot be read."""
+    if not fragments:
+        return None
+    try:
+        batch = next(pq.ParquetFile(layout.root / fragments[0]).iter_batches(batch_size=PREVIEW_ROWS), None)
+    except (OSError, ValueError):  # a preview is a courtesy: it never fails the ingest it shows
+        return None
+    return None if batch is None else sample_markdown(batch.to_pandas(), limit=PREVIEW_ROWS)
 
 
 def _lines_reconcile(

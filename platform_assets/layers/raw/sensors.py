@@ -3,7 +3,8 @@
 Files land by hand or by a shipper at any time and any depth: a tick requests a file once its size
 and mtime have stopped changing, never twice for the same content, and skips (with one log line)
 what is unsafe or unreadable without stopping. The cursor holds only what is in flight; requested
-files are the ``log_files`` partitions. Design notes: ``docs/design/landing_sensor.md``.
+files are the ``log_files`` partitions, and their content the instance's runs tagged with its sha256
+(the cursor keeps only the most recent, a bounded window). Design notes: ``docs/design/landing_sensor.md``.
 """
 
 import dataclasses
@@ -57,7 +58,9 @@ class LandingSensorConfig:
     stable_ticks: int = 1
     min_quiet_seconds: float = 0.0
     max_pending_files: int | None = None  # default: 2 x max_files_per_tick
-    max_remembered_hashes: int = 20_000
+    # the content of the most recently requested files kept in the cursor (19 bytes each); older
+    # content is looked up in the instance (runs tagged with its sha256)
+    max_remembered_hashes: int = 1_000
 
     def __post_init__(self) -> None:
         if self.max_files_per_tick < 1 or self.max_bytes_per_tick < 1:
@@ -357,8 +360,15 @@ class _Tick:
                 self.pending[key] = [*sig, 0]
                 continue
             prefix = digest[:HASH_PREFIX_CHARS]
+            runs: list[tuple[str, dg.DagsterRunStatus]] | None = None
+            if digest != EMPTY_SHA256 and prefix not in known and prefix not in first_of:
+                # beyond the cursor's recent content, the instance knows what was requested
+                runs = self.content_runs(digest)
+                if runs:
+                    known[prefix] = None
             if digest != EMPTY_SHA256 and prefix in known and prefix not in first_of:
-                earlier = self._earlier_ingest(digest)
+                known[prefix] = known.pop(prefix)  # most recently seen: kept longest
+                earlier = self._earlier_ingest(digest, runs)
                 if earlier == IN_FLIGHT:
                     self.log.info(
                         f"landing: {key!r} has the content of a file whose run is in flight; "
@@ -390,9 +400,10 @@ class _Tick:
         hashes = list(known)
         self.hashes = hashes[max(0, len(hashes) - self.config.max_remembered_hashes) :]
 
-    def _earlier_ingest(self, digest: str) -> str:
-        """LANDED, IN_FLIGHT or FAILED: what became of the runs requested for this content."""
-        runs = self.content_runs(digest)
+    def _earlier_ingest(self, digest: str, runs: list[tuple[str, dg.DagsterRunStatus]] | None) -> str:
+        """LANDED, IN_FLIGHT or FAILED: what became of the runs requested for this content
+        (``runs``, when already fetched)."""
+        runs = self.content_runs(digest) if runs is None else runs
         if not runs:
             return LANDED  # seeded from raw/log_files or ingested without the sensor
         if any(status == dg.DagsterRunStatus.SUCCESS for _, status in runs):
@@ -479,7 +490,7 @@ def build_landing_files_sensor(
     stable_ticks: int = 1,
     min_quiet_seconds: float = 0.0,
     max_pending_files: int | None = None,
-    max_remembered_hashes: int = 20_000,
+    max_remembered_hashes: int = 1_000,
     clock: Callable[[], float] = time.time,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
