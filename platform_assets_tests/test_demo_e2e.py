@@ -8,11 +8,14 @@ marts are reconciled against those lake rows.
 import gzip
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -39,13 +42,13 @@ def demo_run(tmp_path_factory):
     shutil.copy(real, landing / "apache 2015.log")
     env = {**os.environ, "PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
     args = ["demo"]  # the README's command, with its defaults (42 normal days, 4 drifted, seed 7)
-    proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return data_dir, home, proc.stdout
+    return data_dir, home, proc.stdout, proc.stderr
 
 
 def test_every_landed_line_is_an_event_or_quarantined(demo_run):
-    data_dir, _, _ = demo_run
+    data_dir, _, _, _ = demo_run
     landed = [p for p in (data_dir / "landing").rglob("*") if p.is_file()]
     assert len(landed) == 47  # 42 normal days + 4 drifted days + the real log
     lines_in = sum(_count_lines(p) for p in landed)
@@ -62,7 +65,7 @@ def test_every_landed_line_is_an_event_or_quarantined(demo_run):
 
 
 def test_marts_reconcile_with_the_lake(demo_run):
-    data_dir, _, _ = demo_run
+    data_dir, _, _, _ = demo_run
     con = duckdb.connect(str(data_dir / "warehouse" / "warehouse.duckdb"), read_only=True)
     lake = dict(
         con.execute(
@@ -83,7 +86,7 @@ def test_marts_reconcile_with_the_lake(demo_run):
 
 
 def test_the_model_beats_the_baseline_and_is_stored_without_pickle(demo_run):
-    data_dir, _, _ = demo_run
+    data_dir, _, _, _ = demo_run
     registry = json.loads((data_dir / "models" / "registry.json").read_text())
     assert registry["versions"][0]["version"] == "v0001"
     assert registry["decisions"][0]["action"] == "promote" and registry["decisions"][0]["champion"] == "v0001"
@@ -97,7 +100,7 @@ def test_the_model_beats_the_baseline_and_is_stored_without_pickle(demo_run):
 
 
 def test_drifted_days_are_flagged_and_the_last_normal_day_is_not(demo_run):
-    data_dir, _, stdout = demo_run
+    data_dir, _, stdout, _ = demo_run
     reports = sorted((data_dir / "reports" / "feature_drift").glob("date=*/v0001.json"))
     assert len(reports) == 5  # last normal day + 4 drifted days
     verdicts = [
@@ -112,7 +115,7 @@ def test_drifted_days_are_flagged_and_the_last_normal_day_is_not(demo_run):
 
 
 def test_the_drifted_days_ask_for_a_retrain_and_the_decision_is_printed(demo_run):
-    data_dir, _, stdout = demo_run
+    data_dir, _, stdout, _ = demo_run
     registry = json.loads((data_dir / "models" / "registry.json").read_text())
     retrain = [line.strip() for line in stdout.splitlines() if line.strip().startswith("retrain")]
     assert len(retrain) == 1 and "feature drift share" in retrain[0]
@@ -123,7 +126,7 @@ def test_the_drifted_days_ask_for_a_retrain_and_the_decision_is_printed(demo_run
 
 
 def test_the_summary_names_every_layer_and_where_it_lives(demo_run):
-    data_dir, home, stdout = demo_run
+    data_dir, home, stdout, _ = demo_run
     for word in (
         "raw",
         "lake",
@@ -138,6 +141,54 @@ def test_the_summary_names_every_layer_and_where_it_lives(demo_run):
         assert word in stdout
     runs = list((home / "history" / "runs").glob("*.db"))
     assert runs, "the demo's runs are recorded in DAGSTER_HOME"
+
+
+def test_the_runs_belong_to_the_platforms_jobs_in_its_code_location(demo_run):
+    """So each job's page and the Overview timeline of `dagster dev` list them (not ad-hoc runs)."""
+    _, home, _, _ = demo_run
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+    assert len(runs) > 50
+    assert {run.job_name for run in runs} == {"ingest_log_file", "build_day", "train_model", "monitor_day"}
+    assert {run.tags.get(".dagster/repository") for run in runs} == {"__repository__@platform_assets"}
+    assert {run.remote_job_origin.location_name for run in runs} == {"platform_assets"}
+
+
+def test_progress_is_shown_per_stage_without_dagster_noise(demo_run):
+    _, _, stdout, stderr = demo_run
+    for stage in (
+        r"generate sample logs: 46/46 files in \d+\.\d s",
+        r"ingest landed files: 43/43 files in \d+\.\d s",  # the 42 normal days and the real log
+        r"build marts and features of landed files: \d+/\d+ days in \d+\.\d s",
+        r"train the model: in \d+\.\d s",
+        r"ingest the drifted days: 4/4 files in \d+\.\d s",
+        r"monitor the newest days: 5/5 days in \d+\.\d s",
+    ):
+        assert re.search(f"^{stage}$", stdout, re.MULTILINE), stage
+    for noise in ("Warning", "dagster - INFO", "dagster - DEBUG", "Traceback"):
+        assert noise not in stdout + stderr
+
+
+def test_the_printed_dagster_dev_command_works_from_any_directory(demo_run, tmp_path):
+    """The last line: environment, absolute `dagster`, the code location; checked by validating the
+    same code location with the same environment from another directory."""
+    data_dir, home, stdout, _ = demo_run
+    words = shlex.split(stdout.strip().splitlines()[-1])
+    env = dict(word.split("=", 1) for word in words[:2])
+    assert env == {"PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+    dagster, command, *options = words[2:]
+    assert Path(dagster).is_absolute() and Path(dagster).exists()
+    assert command == "dev" and options[:2] == ["-m", "platform_assets"] and "127.0.0.1" in options
+    proc = subprocess.run(
+        [dagster, "definitions", "validate", *options[:2]],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "All code locations passed validation" in proc.stderr + proc.stdout
 
 
 def test_generate_logs_command_of_the_readme(tmp_path):

@@ -18,9 +18,47 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from platform_assets.settings import PlatformSettings
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KIND_NAMES = {int: "whole number", float: "number"}
+
+
+class CommandError(Exception):
+    """A problem the user can fix: printed as one line (what is wrong and what to do), exit 1."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default in ``--help``, except ``None``: those options say in words what they do."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _settings() -> PlatformSettings:
+    from platform_assets.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValueError as error:
+        raise CommandError(f"{error}; fix or unset that environment variable") from None
+
+
+def _existing_data_dir(settings: PlatformSettings) -> Path:
+    """The data directory, which must exist for commands that read what the platform made."""
+    if not settings.data_dir.is_dir():
+        raise CommandError(
+            f"no data directory at {settings.data_dir}; set PLATFORM_DATA_DIR to the platform's data "
+            "directory (or run `platform-assets demo` to create one)"
+        )
+    return settings.data_dir
 
 
 def _date(value: str) -> dt.date:
@@ -39,7 +77,8 @@ def _bounded(kind: type, low: float, high: float | None = None) -> Callable[[str
         try:
             number = kind(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {value!r}") from None
+            name = _KIND_NAMES.get(kind, kind.__name__)
+            raise argparse.ArgumentTypeError(f"expected a {name}, got {value!r}") from None
         if number < low or (high is not None and number > high) or number != number:
             limits = f">= {low}" if high is None else f"in [{low}, {high}]"
             raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
@@ -49,24 +88,32 @@ def _bounded(kind: type, low: float, high: float | None = None) -> Callable[[str
 
 
 def _cmd_generate_logs(args: argparse.Namespace) -> int:
+    from platform_assets.cli.progress import StageProgress
     from platform_assets.lib.log_generator import GeneratedFile, generate_logs
 
     def report(file: GeneratedFile) -> None:
-        print(f"{file.path}\t{file.events} events\t{file.malformed} malformed", flush=True)
+        progress.say(f"{file.path}\t{file.events} events\t{file.malformed} malformed")
 
     started = time.perf_counter()
-    files = generate_logs(
-        out_dir=args.out,
-        start_date=args.start_date,
-        days=args.days,
-        events_per_day=args.events_per_day,
-        fmt=args.format,
-        seed=args.seed,
-        gzip=args.gzip,
-        drift=args.drift,
-        malformed_rate=args.malformed_rate,
-        on_file=report,
-    )
+    progress = StageProgress(stage_lines=False)  # piped: the lines per file and the total say it
+    try:
+        with progress.stage("generate logs", args.days, "files") as stage:
+            files = generate_logs(
+                out_dir=args.out,
+                start_date=args.start_date,
+                days=args.days,
+                events_per_day=args.events_per_day,
+                fmt=args.format,
+                seed=args.seed,
+                gzip=args.gzip,
+                drift=args.drift,
+                malformed_rate=args.malformed_rate,
+                on_file=lambda file: (report(file), stage.advance()),
+            )
+    except OSError as error:
+        raise CommandError(
+            f"cannot write to --out {args.out}: {error.strerror or error}; choose a folder you can write to"
+        ) from None
     elapsed = max(time.perf_counter() - started, 1e-9)
     lines = sum(f.lines for f in files)
     print(
@@ -79,6 +126,7 @@ def _cmd_generate_logs(args: argparse.Namespace) -> int:
 def _add_generate_logs(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "generate-logs",
+        formatter_class=_HelpFormatter,
         help="write realistic, seeded web traffic logs, one file per day",
         description=(
             "Write access-YYYY-MM-DD.jsonl (or .log in combined format) files with returning users, "
@@ -108,16 +156,17 @@ def _add_generate_logs(commands: argparse._SubParsersAction) -> None:
         "--malformed-rate",
         type=_bounded(float, 0.0, 1.0),
         default=0.0005,
-        help="share of lines replaced by unparseable ones (default 0.0005)",
+        help="share of lines replaced by unparseable ones",
     )
     p.set_defaults(handler=_cmd_generate_logs)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from platform_assets.cli.demo import DemoError, DemoOptions, format_report, run_demo
-    from platform_assets.settings import load_settings
+    from platform_assets.cli.demo import DemoOptions, format_report, run_demo
+    from platform_assets.cli.progress import StageProgress
+    from platform_assets.cli.runs import RunFailed
 
-    settings = load_settings()
+    settings = _settings()
     options = DemoOptions(
         days=args.days,
         drift_days=args.drift_days,
@@ -130,10 +179,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"PLATFORM_DATA_DIR={settings.data_dir}", flush=True)
     try:
-        report = run_demo(settings, options, say=lambda line: print(line, flush=True))
-    except DemoError as error:
+        report = run_demo(settings, options, StageProgress())
+    except RunFailed as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        raise CommandError(
+            f"cannot write {error.filename or settings.data_dir}: {error.strerror or error}; "
+            "set PLATFORM_DATA_DIR (and DAGSTER_HOME) to folders you can write to"
+        ) from None
     print(format_report(report))
     return 0
 
@@ -141,6 +195,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "demo",
+        formatter_class=_HelpFormatter,
         help="generate sample logs and materialize every asset end to end",
         description=(
             "Simulate normal then drifted traffic of one visitor population; land the normal days in "
@@ -154,7 +209,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         "--days",
         type=_bounded(int, 2),
         default=42,
-        help="days of normal traffic (default 42: 28 for the visitors' history to fill, 14 to learn from)",
+        help="days of normal traffic (28 for the visitors' history to fill, then days to learn from)",
     )
     p.add_argument(
         "--drift-days", type=_bounded(int, 0), default=4, help="days of drifted traffic after them"
@@ -175,14 +230,15 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_register_files(args: argparse.Namespace) -> int:
-    import dagster as dg
-
+    from platform_assets.cli.instance import platform_instance
     from platform_assets.layers.common.partitions import log_files
     from platform_assets.layers.raw.sensors import file_key_problem
     from platform_assets.lib.layout import DataLayout
-    from platform_assets.settings import load_settings
 
-    layout = DataLayout(load_settings().data_dir)
+    data_dir = _existing_data_dir(_settings())
+    layout = DataLayout(data_dir)
+    if not layout.landing.is_dir():
+        raise CommandError(f"no landing folder at {layout.landing}; land log files there first")
     keys = args.keys
     if not keys:
         # every landed file, except names the sensor would skip too (one bad name must not stop
@@ -203,7 +259,8 @@ def _cmd_register_files(args: argparse.Namespace) -> int:
         except (ValueError, FileNotFoundError) as error:  # UnsafePathError is a ValueError
             print(f"refused {key!r}: {error}", file=sys.stderr)
             return 1
-    with dg.DagsterInstance.get() as instance:
+    instance, _ = platform_instance(data_dir)
+    with instance:
         instance.add_dynamic_partitions(log_files.name, keys)
     for key in keys:
         print(key)
@@ -213,10 +270,12 @@ def _cmd_register_files(args: argparse.Namespace) -> int:
 def _add_register_files(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "register-files",
+        formatter_class=_HelpFormatter,
         help="register landed files as log_files partitions (for dagster asset materialize)",
         description=(
             "Add landed files (default: every file under PLATFORM_DATA_DIR/landing) as partitions of "
-            "the log_files dynamic partitioning in the Dagster instance at DAGSTER_HOME, and print "
+            "the log_files dynamic partitioning in the Dagster instance at DAGSTER_HOME (unset: the "
+            "demo's, PLATFORM_DATA_DIR/dagster_home), and print "
             "their keys one per line, so `dagster asset materialize --partition KEY` can ingest them "
             "without the sensor. Keys already registered are kept; unsafe keys are refused. Landed "
             "files whose names the sensor skips too (not UTF-8, '...', control characters) are left "
@@ -230,34 +289,41 @@ def _add_register_files(commands: argparse._SubParsersAction) -> None:
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from platform_assets.lib.layout import DataLayout
     from platform_assets.lib.ml.model_store import ModelStore
-    from platform_assets.settings import load_settings
 
-    store = ModelStore(DataLayout(load_settings().data_dir).models)
+    store = ModelStore(DataLayout(_existing_data_dir(_settings())).models)
     champion = store.champion()
-    print("version\tchampion\taccepted\tfamily\troc_auc\tlog_loss\ttrained_on\tdecision")
+    rows = [["version", "champion", "accepted", "family", "roc_auc", "log_loss", "trained_on", "decision"]]
     for version in store.versions():
         entry = store.entry(version.version)
         decision = entry.get("decision") or {}
-        print(
-            "\t".join(
-                [
-                    version.version,
-                    "*" if champion and champion.version == version.version else "",
-                    "yes" if version.accepted else "no",
-                    str(entry.get("family", "")),
-                    _number(entry.get("roc_auc")),
-                    _number(entry.get("log_loss")),
-                    f"{entry.get('train_start', '?')}..{entry.get('holdout_end', '?')}",
-                    str(decision.get("reason", "")),
-                ]
-            )
+        rows.append(
+            [
+                version.version,
+                "*" if champion and champion.version == version.version else "",
+                "yes" if version.accepted else "no",
+                str(entry.get("family", "")),
+                _number(entry.get("roc_auc")),
+                _number(entry.get("log_loss")),
+                f"{entry.get('train_start', '?')}..{entry.get('holdout_end', '?')}",
+                str(decision.get("reason", "")),
+            ]
         )
+    print(_table(rows))
     if args.decisions:
-        print("\nat\taction\tchampion\tprevious\treason")
-        for record in store.decisions():
-            fields = ("at", "action", "champion", "previous_champion", "reason")
-            print("\t".join(str(record.get(k) or "") for k in fields))
+        fields = ("at", "action", "champion", "previous_champion", "reason")
+        decisions = [["at", "action", "champion", "previous", "reason"]]
+        decisions += [[str(record.get(k) or "") for k in fields] for record in store.decisions()]
+        print("\n" + _table(decisions))
     return 0
+
+
+def _table(rows: list[list[str]]) -> str:
+    """Rows as columns aligned by two spaces (the last column unpadded), as the README shows them."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    )
 
 
 def _number(value: object) -> str:
@@ -266,16 +332,15 @@ def _number(value: object) -> str:
 
 def _cmd_models_promote(args: argparse.Namespace) -> int:
     """Make a version the champion by hand (``rollback`` without ``--to``: the previous one)."""
-    import os
-
     import dagster as dg
 
+    from platform_assets.cli.instance import platform_instance
     from platform_assets.layers.models.assets import CHAMPION, promote_version
     from platform_assets.lib.layout import DataLayout
     from platform_assets.lib.ml.model_store import ModelStore
-    from platform_assets.settings import load_settings
 
-    store = ModelStore(DataLayout(load_settings().data_dir).models)
+    data_dir = _existing_data_dir(_settings())
+    store = ModelStore(DataLayout(data_dir).models)
     version = args.version
     if version is None:  # rollback to the previous champion
         version = store.previous_champion()
@@ -285,35 +350,40 @@ def _cmd_models_promote(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    champion = store.champion()
+    if champion is not None and champion.version == version:
+        print(f"refused: {version} is already the champion (nothing to record)", file=sys.stderr)
+        return 1
     try:
         record = promote_version(
-            store, version, args.reason, actor=f"platform-assets models {args.command_name}"
+            store, version, args.reason, actor=f"platform-assets models {args.command_name}", force=args.force
         )
     except dg.Failure as error:
         print(f"refused: {error.description}", file=sys.stderr)
         return 1
     print(f"champion: {record['champion']} (was {record['previous_champion'] or 'none'}; {record['action']})")
-    if os.environ.get("DAGSTER_HOME"):  # so the UI's models/champion shows the change
-        with dg.DagsterInstance.get() as instance:
-            instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    asset_key=CHAMPION,
-                    description=f"{record['action']} by the platform-assets CLI",
-                    metadata={
-                        "champion": record["champion"],
-                        "previous_champion": record["previous_champion"] or "",
-                        "action": record["action"],
-                        "reason": record["reason"],
-                    },
-                )
+    instance, home = platform_instance(data_dir)
+    with instance:  # so the UI's models/champion shows the change
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=CHAMPION,
+                description=f"{record['action']} by the platform-assets CLI",
+                metadata={
+                    "champion": record["champion"],
+                    "previous_champion": record["previous_champion"] or "",
+                    "action": record["action"],
+                    "reason": record["reason"],
+                },
             )
-        print("recorded on models/champion in the Dagster instance at DAGSTER_HOME")
+        )
+    print(f"recorded on models/champion in the Dagster instance at {home}")
     return 0
 
 
 def _add_models(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "models",
+        formatter_class=_HelpFormatter,
         help="list model versions; promote one or roll back the champion",
         description=(
             "The model registry under PLATFORM_DATA_DIR/models: every trained version with its scores "
@@ -323,10 +393,14 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
         ),
     )
     sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    listing = sub.add_parser("list", help="registered versions (and --decisions: the promotion history)")
+    listing = sub.add_parser(
+        "list",
+        formatter_class=_HelpFormatter,
+        help="registered versions (and --decisions: the promotion history)",
+    )
     listing.add_argument("--decisions", action="store_true", help="also print every promotion decision")
     listing.set_defaults(handler=_cmd_models_list)
-    promote = sub.add_parser("promote", help="make VERSION the champion")
+    promote = sub.add_parser("promote", formatter_class=_HelpFormatter, help="make VERSION the champion")
     promote.add_argument("version", metavar="VERSION", help="e.g. v0003")
     promote.add_argument("--reason", required=True, help="why (kept in the decision history)")
     promote.add_argument(
@@ -334,9 +408,13 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     )
     promote.set_defaults(handler=_cmd_models_promote, command_name="promote")
     rollback = sub.add_parser(
-        "rollback", help="make the previous champion (or --to VERSION) the champion again"
+        "rollback",
+        formatter_class=_HelpFormatter,
+        help="make the previous champion (or --to VERSION) the champion again",
     )
-    rollback.add_argument("--to", dest="version", metavar="VERSION", default=None)
+    rollback.add_argument(
+        "--to", dest="version", metavar="VERSION", default=None, help="(default: the previous champion)"
+    )
     rollback.add_argument("--reason", required=True, help="why (kept in the decision history)")
     rollback.add_argument("--force", action="store_true", help="also a version that failed its gate")
     rollback.set_defaults(handler=_cmd_models_promote, command_name="rollback")
@@ -345,8 +423,10 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
+        formatter_class=_HelpFormatter,
         description="Web traffic logs to a Parquet lake, DuckDB marts, features, models and drift reports.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_logs(commands)
     _add_demo(commands)
@@ -356,9 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (argument errors exit with 2 via argparse)."""
+    """Run the CLI; returns the exit code (argument errors exit with 2 via argparse; a problem the
+    user can fix prints one line and exits with 1)."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(f"platform-assets {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _version() -> str:
+    try:
+        return metadata.version("platform_assets")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -10,15 +10,19 @@ the same ``DAGSTER_HOME`` shows their history afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import shlex
+import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.cli.instance import platform_instance
+from platform_assets.cli.progress import StageProgress
+from platform_assets.cli.runs import CODE_LOCATION, JobRunner, RunFailed
 from platform_assets.definitions import build_definitions
 from platform_assets.layers.common.names import (
     BUILD_DAY_JOB,
@@ -41,9 +45,7 @@ from platform_assets.lib.log_generator import generate_logs
 from platform_assets.lib.ml.promotion import GATES
 from platform_assets.settings import PlatformSettings
 
-
-class DemoError(RuntimeError):
-    """A demo step (a Dagster run) failed; the message names the step and the error."""
+DemoError = RunFailed  # a demo step (a Dagster run) failed; the message names the step and the error
 
 
 @dataclass
@@ -77,55 +79,6 @@ class DemoReport:
     seconds: float = 0.0
 
 
-def demo_instance(settings: PlatformSettings) -> tuple[dg.DagsterInstance, Path]:
-    """The persistent instance the demo records its runs in: ``$DAGSTER_HOME``, else one under the
-    data directory (created with ``platform_assets/deploy/instance.yaml``: telemetry off, one warehouse
-    writer at a time)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(
-            resources.files("platform_assets").joinpath("deploy", "instance.yaml").read_text("utf-8")
-        )
-    return dg.DagsterInstance.from_config(str(home)), home
-
-
-class _Runner:
-    """Executes the platform's jobs in-process on one instance and stops at the first failure."""
-
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, report: DemoReport, say) -> None:
-        self.defs, self.instance, self.report, self.say = defs, instance, report, say
-
-    def run(
-        self, job: str, partition: str | None = None, run_config: dict | None = None, tags: dict | None = None
-    ):
-        # The console shows warnings and errors only; every event is still in the run's history.
-        config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = self.defs.resolve_job_def(job).execute_in_process(
-            instance=self.instance,
-            partition_key=partition,
-            run_config=config,
-            tags=tags,
-            raise_on_error=False,
-        )
-        self.report.runs += 1
-        if not result.success:
-            errors = [
-                event.event_specific_data.error.message.strip()
-                for event in result.all_events
-                if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.event_specific_data.error
-            ]
-            failed_checks = [
-                f"{e.asset_key.to_user_string()}:{e.check_name}"
-                for e in result.get_asset_check_evaluations()
-                if not e.passed
-            ]
-            where = f"{job}" + (f" [{partition}]" if partition else "")
-            raise DemoError(f"run {where} failed: {'; '.join(errors or failed_checks) or 'see the run log'}")
-        return result
-
-
 def _materialized(result, key: dg.AssetKey) -> dict:
     for event in result.get_asset_materialization_events():
         if event.asset_key == key:
@@ -133,33 +86,49 @@ def _materialized(result, key: dg.AssetKey) -> dict:
     return {}
 
 
+class _Demo:
+    """What the demo's steps share: the runner, the report being filled, the progress shown."""
+
+    def __init__(self, runner: JobRunner, report: DemoReport, progress: StageProgress) -> None:
+        self.runner, self.report, self.progress = runner, report, progress
+
+    def run(self, job: str, partition: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+        result = self.runner.run(job, partition, **kwargs)
+        self.report.runs = self.runner.runs
+        return result
+
+
 def _ingest_and_build(
-    runner: _Runner, layout: DataLayout, done_files: set[str], built_days: set[str]
+    demo: _Demo, layout: DataLayout, done_files: set[str], built_days: set[str], what: str
 ) -> None:
     """Register and ingest every landed file not done yet, then build each day they touched."""
     new_files = [key for key in layout.landed_keys() if key not in done_files]
-    runner.instance.add_dynamic_partitions(log_files.name, new_files)
+    demo.runner.instance.add_dynamic_partitions(log_files.name, new_files)
     touched: set[str] = set()
-    for key in new_files:
-        result = runner.run(INGEST_JOB, key)
-        events = _materialized(result, EVENTS)
-        quarantine = _materialized(result, QUARANTINE)
-        runner.report.files += 1
-        runner.report.lines += int(events.get("lines", 0))
-        runner.report.events += int(events.get("dagster/row_count", 0))
-        runner.report.quarantined += int(quarantine.get("dagster/row_count", 0))
-        touched.update(events.get("days") or [])
-        done_files.add(key)
+    with demo.progress.stage(f"ingest {what}", len(new_files), "files") as stage:
+        for key in new_files:
+            result = demo.run(INGEST_JOB, key)
+            events = _materialized(result, EVENTS)
+            quarantine = _materialized(result, QUARANTINE)
+            demo.report.files += 1
+            demo.report.lines += int(events.get("lines", 0))
+            demo.report.events += int(events.get("dagster/row_count", 0))
+            demo.report.quarantined += int(quarantine.get("dagster/row_count", 0))
+            touched.update(events.get("days") or [])
+            done_files.add(key)
+            stage.advance()
     valid = set(event_days.get_partition_keys())
     for day in sorted(touched - valid):
-        runner.say(f"  skipping {day}: outside the platform's daily partitions")
+        demo.progress.say(f"  skipping {day}: outside the platform's daily partitions")
     days = sorted(touched & valid)
     # consecutive days build as one range run, in order (the features' history sees earlier days)
-    for first, last in _runs_of_days(days):
-        if first == last:
-            runner.run(BUILD_DAY_JOB, first)
-        else:
-            runner.run(BUILD_DAY_JOB, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
+    with demo.progress.stage(f"build marts and features of {what}", len(days), "days") as stage:
+        for first, last in _runs_of_days(days):
+            if first == last:
+                demo.run(BUILD_DAY_JOB, first)
+            else:
+                demo.run(BUILD_DAY_JOB, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
+            stage.advance(days.index(last) - days.index(first) + 1)
     built_days.update(days)
 
 
@@ -174,24 +143,27 @@ def _runs_of_days(days: list[str]) -> list[tuple[str, str]]:
     return [(run[0], run[-1]) for run in runs]
 
 
-def _retrain_if_asked(runner: _Runner, settings: PlatformSettings) -> dict:
+def _retrain_if_asked(demo: _Demo) -> dict:
     """Evaluate the ``retrain_on_drift`` sensor once; run what it requests. The challenger may be
     kept out by its promotion gate: that is an outcome, recorded, not a demo failure."""
-    sensor = runner.defs.get_sensor_def(RETRAIN_SENSOR)
+    runner = demo.runner
+    sensor = runner.defs.resolve_sensor_def(RETRAIN_SENSOR)
     with dg.build_sensor_context(instance=runner.instance, definitions=runner.defs) as context:
+        # its console shows warnings and errors only, as the runs' do (the reason is printed below)
+        context.log.setLevel(logging.WARNING)
         result = sensor(context)
     requests = list(result.run_requests or [])
     if not requests:
         return {"requested": False, "reason": getattr(result, "skip_reason", None) or "no trigger"}
     request = requests[0]
     reason = request.tags.get(RETRAIN_REASON_TAG, "")
-    runner.say(f"the retraining sensor asks for a new model: {reason}")
+    demo.progress.say(f"the retraining sensor asks for a new model: {reason}")
     # a challenger kept out fails the run (its blocking gate): an outcome here, not an error to print
-    config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    run = runner.defs.resolve_job_def(TRAIN_JOB).execute_in_process(
-        instance=runner.instance, run_config=config, tags=request.tags, raise_on_error=False
-    )
-    runner.report.runs += 1
+    with demo.progress.stage("train a challenger"):
+        run = runner.execute(
+            TRAIN_JOB, run_config=request.run_config, tags=request.tags, console_level="CRITICAL"
+        )
+    demo.report.runs = runner.runs
     model = _materialized(run, CONVERSION_MODEL)
     if not model:
         raise DemoError("run train_model (retraining) failed before registering a challenger")
@@ -216,73 +188,86 @@ def _land(files: list, landing: Path) -> None:
         os.replace(file.path, landing / file.path.name)
 
 
+def _monitor(demo: _Demo, days: list[str], name: str) -> dict[str, dg.ExecuteInProcessResult]:
+    with demo.progress.stage(name, len(days), "days") as stage:
+        results = {}
+        for day in days:
+            results[day] = demo.run(MONITOR_DAY_JOB, day)
+            stage.advance()
+    return results
+
+
 def run_demo(
-    settings: PlatformSettings, options: DemoOptions, say: Callable[[str], None] = print
+    settings: PlatformSettings, options: DemoOptions, progress: StageProgress | None = None
 ) -> DemoReport:
     """Generate sample logs and materialize every asset end to end; return what happened."""
     started = time.perf_counter()
+    progress = progress or StageProgress()
     layout = DataLayout(settings.data_dir).ensure()
-    instance, home = demo_instance(settings)
+    instance, home = platform_instance(settings.data_dir)
     report = DemoReport(data_dir=settings.data_dir, dagster_home=home)
-    runner = _Runner(build_definitions(settings), instance, report, say)
+    runner = JobRunner(build_definitions(settings), instance)
+    demo = _Demo(runner, report, progress)
     today = dt.datetime.now(dt.UTC).date()
     start = options.start_date or today - dt.timedelta(days=options.days + options.drift_days)
     drift_start = start + dt.timedelta(days=options.days)
     landing = layout.landing / "demo"
 
-    say(
+    progress.say(
         f"simulating {options.days} days of normal traffic from {start}, then {options.drift_days} "
         f"days of drifted traffic (strength {options.drift_strength}), one population of visitors"
     )
     staged = layout.tmp / "demo-logs"
-    files = generate_logs(
-        staged,
-        start,
-        options.days + options.drift_days,
-        options.events_per_day,
-        fmt=options.fmt,
-        seed=options.seed,
-        gzip=options.gzip,
-        drift=[0.0] * options.days + [options.drift_strength] * options.drift_days,
-    )
+    total_days = options.days + options.drift_days
+    with progress.stage("generate sample logs", total_days, "files") as stage:
+        files = generate_logs(
+            staged,
+            start,
+            total_days,
+            options.events_per_day,
+            fmt=options.fmt,
+            seed=options.seed,
+            gzip=options.gzip,
+            drift=[0.0] * options.days + [options.drift_strength] * options.drift_days,
+            on_file=lambda _file: stage.advance(),
+        )
     normal_files, drifted_files = files[: options.days], files[options.days :]
     _land(normal_files, landing)
     done_files: set[str] = set()
     built_days: set[str] = set()
-    say("ingesting landed files and building marts and features")
-    _ingest_and_build(runner, layout, done_files, built_days)
+    progress.say("ingesting landed files and building marts and features")
+    _ingest_and_build(demo, layout, done_files, built_days, "landed files")
 
     last_normal = (drift_start - dt.timedelta(days=1)).isoformat()
-    say(f"training the conversion model on features up to {last_normal}")
-    trained = runner.run(
-        TRAIN_JOB,
-        run_config={
-            "ops": {CONVERSION_MODEL_OP: {"config": {"train_until": last_normal, "holdout_days": 2}}}
-        },
-    )
+    progress.say(f"training the conversion model on features up to {last_normal}")
+    with progress.stage("train the model"):
+        trained = demo.run(
+            TRAIN_JOB,
+            run_config={
+                "ops": {CONVERSION_MODEL_OP: {"config": {"train_until": last_normal, "holdout_days": 2}}}
+            },
+        )
     report.model = _materialized(trained, CONVERSION_MODEL)
 
     if options.drift_days:
-        say(f"{options.drift_days} days of drifted traffic land (strength {options.drift_strength})")
+        progress.say(f"{options.drift_days} days of drifted traffic land (strength {options.drift_strength})")
         _land(drifted_files, landing)
-        _ingest_and_build(runner, layout, done_files, built_days)
+        _ingest_and_build(demo, layout, done_files, built_days, "the drifted days")
 
     # Monitor the newest days: the last normal (held-out) day, then every drifted day.
     monitored = [last_normal] + [
         (drift_start + dt.timedelta(days=i)).isoformat() for i in range(options.drift_days)
     ]
-    for day in monitored:
-        if day in built_days:
-            result = runner.run(MONITOR_DAY_JOB, day)
-            report.drift[day] = _materialized(result, FEATURE_DRIFT)
-            report.performance[day] = _materialized(result, MODEL_PERFORMANCE)
+    results = _monitor(demo, [day for day in monitored if day in built_days], "monitor the newest days")
+    for day, result in results.items():
+        report.drift[day] = _materialized(result, FEATURE_DRIFT)
+        report.performance[day] = _materialized(result, MODEL_PERFORMANCE)
 
     # The retraining sensor reads those reports; its request runs like the daemon would run it.
-    report.retraining = _retrain_if_asked(runner, settings)
+    report.retraining = _retrain_if_asked(demo)
     if report.retraining.get("decision") == "promote":
-        for day in monitored[1:]:
-            result = runner.run(MONITOR_DAY_JOB, day)
-            report.drift_after[day] = _materialized(result, FEATURE_DRIFT)
+        results = _monitor(demo, monitored[1:], "monitor again with the new champion")
+        report.drift_after = {day: _materialized(result, FEATURE_DRIFT) for day, result in results.items()}
 
     report.days = sorted(built_days)
     engine = runner.defs.resources["engine"]
@@ -291,6 +276,26 @@ def run_demo(
             report.table_rows[table] = int(engine.read_frame(f"SELECT count(*) AS n FROM {table}")["n"][0])
     report.seconds = time.perf_counter() - started
     return report
+
+
+def browse_command(data_dir: Path, dagster_home: Path) -> str:
+    """The ``dagster dev`` command that shows the demo's runs, as it works from any directory: the
+    environment it needs, the ``dagster`` of this Python's environment, the package by module."""
+    dagster = Path(sys.executable).with_name("dagster")
+    return shlex.join(
+        [
+            f"PLATFORM_DATA_DIR={data_dir}",
+            f"DAGSTER_HOME={dagster_home}",
+            str(dagster),
+            "dev",
+            "-m",
+            CODE_LOCATION,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "3000",
+        ]
+    )
 
 
 def format_report(report: DemoReport) -> str:
@@ -353,7 +358,6 @@ def format_report(report: DemoReport) -> str:
     rate = report.lines / report.seconds if report.seconds else 0.0
     lines.append(
         f"  {report.runs} Dagster runs in {report.seconds:.1f} s ({rate:,.0f} lines/s end to end); "
-        f"browse them:\n  PLATFORM_DATA_DIR={root} DAGSTER_HOME={report.dagster_home} "
-        "dagster dev -w workspace.yaml"
+        f"browse them:\n  {browse_command(root, report.dagster_home)}"
     )
     return "\n".join(lines)

@@ -66,3 +66,17 @@ def test_a_stored_model_altered_by_one_byte_is_refused(store: ModelStore) -> Non
     path.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError):
         store.load("v0001")
+
+
+def test_promoting_the_champion_again_is_refused_and_records_nothing(store: ModelStore) -> None:
+    import dagster as dg
+
+    from platform_assets.layers.models.assets import promote_version
+
+    before = len(store.decisions())
+    with pytest.raises(dg.Failure, match="already the champion"):
+        promote_version(store, "v0002", reason="again", actor="test")
+    assert len(store.decisions()) == before
+    decision = promote_version(store, "v0001", reason="back to the older model", actor="test")
+    assert (decision["action"], store.champion().version) == ("rollback", "v0001")
+    assert len(store.decisions()) == before + 1

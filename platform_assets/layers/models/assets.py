@@ -541,6 +541,8 @@ def promote_version(store: ModelStore, version: str, reason: str, actor: str, fo
             "promote it anyway with force (config force: true / --force)"
         )
     current = store.champion()
+    if current is not None and current.version == version:
+        raise dg.Failure(f"{version} is already the champion: nothing to promote")
     older = current is not None and int(version[1:]) < int(current.version[1:])
     action = "rollback" if older else "manual"
     try:
