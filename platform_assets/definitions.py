@@ -8,6 +8,7 @@ import dagster as dg
 
 from platform_assets.layers.common.freshness import with_freshness
 from platform_assets.layers.common.jobs import JOBS
+from platform_assets.layers.common.partitions import event_days_from, with_event_days
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.features.checks import feature_checks
 from platform_assets.layers.lake.assets import lake_ingest
@@ -51,20 +52,25 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
     """Definitions for explicit settings (tests and the CLI call this directly)."""
     interval = settings.sensor_interval_seconds
     models = DataLayout(settings.data_dir).models
+    # one daily partitions definition, from the configured start, for the assets and the sensors
+    days = event_days_from(settings.partitions_start)
     return dg.Definitions(
         assets=with_freshness(
             with_engine_kinds(
-                [
-                    raw_log_files,
-                    lake_ingest,
-                    *mart_assets,
-                    *feature_assets,
-                    conversion_model,
-                    champion,
-                    session_predictions,
-                    feature_drift,
-                    model_performance,
-                ],
+                with_event_days(
+                    [
+                        raw_log_files,
+                        lake_ingest,
+                        *mart_assets,
+                        *feature_assets,
+                        conversion_model,
+                        champion,
+                        session_predictions,
+                        feature_drift,
+                        model_performance,
+                    ],
+                    days,
+                ),
                 settings.engine,
             ),
             settings.freshness,
@@ -81,8 +87,8 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
         jobs=JOBS,
         sensors=[
             build_landing_files_sensor(minimum_interval_seconds=interval),
-            build_lake_days_sensor(minimum_interval_seconds=interval),
-            build_monitor_sensor(models, minimum_interval_seconds=interval),
+            build_lake_days_sensor(partitions=days, minimum_interval_seconds=interval),
+            build_monitor_sensor(models, minimum_interval_seconds=interval, partitions=days),
             build_retrain_sensor(
                 models, RetrainPolicy(**asdict(settings.retrain)), minimum_interval_seconds=interval
             ),

@@ -41,6 +41,6 @@ def build_resources(settings: PlatformSettings) -> dict[str, object]:
     ``quality`` holds the asset checks' thresholds."""
     return {
         "engine": build_engine(settings),
-        "storage": PlatformStorage(data_dir=str(settings.data_dir)),
+        "storage": PlatformStorage(data_dir=str(settings.data_dir), reports_url=settings.reports_url),
         "quality": QualityThresholds(**asdict(settings.quality)),
     }

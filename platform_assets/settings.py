@@ -8,12 +8,14 @@ A bad value raises a ``ValueError`` that names its variable, when the settings l
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATA_DIR = Path("~/.platform_assets").expanduser()
 ENGINES = ("duckdb", "spark", "auto")
@@ -25,10 +27,17 @@ DEFAULT_AUTO_SPARK_MIN_BYTES = 8 << 30
 # process is faster (a Spark session alone takes 10-20 s to start).
 DEFAULT_AUTO_SPARK_MIN_ROWS = 2_000_000
 DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+# Where `platform-assets reports serve` answers (PLATFORM_REPORTS_URL): the UI links reports under it.
+DEFAULT_REPORTS_URL = "http://127.0.0.1:3001"
 # What DuckDB's memory_limit accepts: a positive size with a unit, or a share of the machine's memory.
 _MEMORY_UNITS = "b|bytes?|k|kb|kilobytes?|m|mb|megabytes?|g|gb|gigabytes?|t|tb|terabytes?|kib|mib|gib|tib"
 _MEMORY_SIZE = re.compile(rf"(?P<number>\d+(\.\d*)?|\.\d+)\s*(?P<unit>{_MEMORY_UNITS}|%)", re.IGNORECASE)
 _MIN_FRESHNESS_HOURS = 1 / 60  # Dagster's smallest freshness window: one minute
+# The first daily partition (PLATFORM_PARTITIONS_START): set it to the first day of your data.
+# The default is the first day of the year the shipped samples start (.ci/materialize_sample and
+# the benchmarks build 2025-03-01 on): early enough for them, not years of empty partitions.
+DEFAULT_PARTITIONS_START = "2025-01-01"
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,10 @@ class PlatformSettings:
     duckdb_threads: int = 0  # 0: DuckDB's default, one thread per core
     # Seconds between two ticks of each sensor (short in development and end-to-end tests).
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    # The address the monitoring reports are served at (an http(s) URL, no trailing slash).
+    reports_url: str = DEFAULT_REPORTS_URL
+    # The first day of the daily partitions (YYYY-MM-DD, UTC): where the data starts.
+    partitions_start: str = DEFAULT_PARTITIONS_START
     quality: QualitySettings = field(default_factory=QualitySettings)
     freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
@@ -206,6 +219,17 @@ class PlatformSettings:
                 f"PLATFORM_DUCKDB_THREADS={self.duckdb_threads!r}: expected a whole number >= 0 "
                 "(0: one thread per core)"
             )
+        if not _is_http_url(self.reports_url):
+            raise ValueError(
+                f"PLATFORM_REPORTS_URL={self.reports_url!r}: expected an http(s) address such as "
+                f"{DEFAULT_REPORTS_URL} (no user, query or fragment), where `platform-assets reports serve` "
+                "answers"
+            )
+        if not _is_past_day(self.partitions_start):
+            raise ValueError(
+                f"PLATFORM_PARTITIONS_START={self.partitions_start!r}: expected a day YYYY-MM-DD, no later "
+                "than today (UTC), where the data starts"
+            )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -231,6 +255,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
             DEFAULT_SENSOR_INTERVAL_SECONDS,
             "a whole number of seconds >= 1",
         ),
+        reports_url=env.get("PLATFORM_REPORTS_URL", "").strip().rstrip("/") or DEFAULT_REPORTS_URL,
+        partitions_start=env.get("PLATFORM_PARTITIONS_START", "").strip() or DEFAULT_PARTITIONS_START,
         quality=QualitySettings.from_env(env),
         freshness=FreshnessSettings.from_env(env),
         retrain=RetrainSettings.from_env(env),
@@ -287,6 +313,37 @@ def _is_memory_size(value: object) -> bool:
         return False
     number = float(size["number"])
     return 0 < number <= 100 if size["unit"] == "%" else number > 0
+
+
+def _is_past_day(value: object) -> bool:
+    """Whether ``value`` is a real day written YYYY-MM-DD, today (UTC) or before: a later start
+    would leave no partition to build."""
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        return False
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return day <= dt.datetime.now(dt.UTC).date()
+
+
+def _is_http_url(value: object) -> bool:
+    """Whether ``value`` is an http(s) address with a host and nothing a link should not carry."""
+    if not isinstance(value, str) or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return False
+    return (
+        url.scheme in ("http", "https")
+        and bool(url.hostname)
+        and url.username is None
+        and not url.query
+        and not url.fragment
+        and not value.endswith("/")
+    )
 
 
 def _is_whole(text: str) -> bool:

@@ -148,8 +148,18 @@ def test_kinds_name_the_configured_engine(tmp_path, engine, lake, mart, model):
     assert kinds["predictions/session_predictions"] == {"scikit-learn", "duckdb"}  # always DuckDB
 
 
+def test_the_daily_assets_share_one_partitions_definition_from_the_configured_start(tmp_path):
+    """Not 2015: every daily asset (multi-assets included) starts at PLATFORM_PARTITIONS_START."""
+    defs = build_definitions(PlatformSettings(data_dir=tmp_path, partitions_start="2026-10-01"))
+    graph = defs.resolve_asset_graph()
+    daily = {k for k, v in EXPECTED_GRAPH.items() if v["partitions"] == "daily"}
+    partitions = {graph.get(dg.AssetKey.from_user_string(key)).partitions_def for key in daily}
+    assert partitions == {dg.DailyPartitionsDefinition("2026-10-01", end_offset=1, timezone="UTC")}
+
+
 def test_definitions_load_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("PLATFORM_PARTITIONS_START", "2026-09-01")
     from platform_assets import definitions
 
     loaded = definitions.defs()
@@ -157,6 +167,8 @@ def test_definitions_load_from_the_environment(monkeypatch, tmp_path):
     assert resources["engine"].duckdb.data_dir == str((tmp_path / "d").resolve())
     assert resources["engine"].spark.data_dir == str((tmp_path / "d").resolve())
     assert resources["storage"].data_dir == str((tmp_path / "d").resolve())
+    days = loaded.resolve_job_def("build_day").partitions_def
+    assert days.get_first_partition_key() == "2026-09-01"
 
 
 def test_steps_that_fail_transiently_carry_the_platform_retry_policy(tmp_path):

@@ -5,6 +5,7 @@ files with plain Python, lake totals are read back with DuckDB from the Parquet 
 marts are reconciled against those lake rows.
 """
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -174,9 +175,14 @@ def test_the_printed_dagster_dev_command_works_from_any_directory(demo_run, tmp_
     same code location with the same environment from another directory."""
     data_dir, home, stdout, _ = demo_run
     words = shlex.split(stdout.strip().splitlines()[-1])
-    env = dict(word.split("=", 1) for word in words[:2])
-    assert env == {"PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
-    dagster, command, *options = words[2:]
+    env = dict(word.split("=", 1) for word in words[:3])
+    assert {k: env[k] for k in ("PLATFORM_DATA_DIR", "DAGSTER_HOME")} == {
+        "PLATFORM_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(home),
+    }
+    # the partitions start at the demo's first day, so the UI shows its days filled
+    assert dt.date.fromisoformat(env["PLATFORM_PARTITIONS_START"]) <= dt.datetime.now(dt.UTC).date()
+    dagster, command, *options = words[3:]
     assert Path(dagster).is_absolute() and Path(dagster).exists()
     assert command == "dev" and options[:2] == ["-m", "platform_assets"] and "127.0.0.1" in options
     proc = subprocess.run(

@@ -1,5 +1,6 @@
 """Settings from the environment: the sensor tick interval and where it ends up."""
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -102,3 +103,25 @@ def test_the_engine_defaults_agree_with_the_engine_resource():
     from platform_assets.settings import DEFAULT_AUTO_SPARK_MIN_ROWS as ROWS
 
     assert (BYTES, ROWS) == (DEFAULT_AUTO_SPARK_MIN_BYTES, DEFAULT_AUTO_SPARK_MIN_ROWS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, "2025-01-01"), ("", "2025-01-01"), (" 2026-03-01 ", "2026-03-01")]
+)
+def test_the_first_daily_partition_is_read_from_the_environment(tmp_path, raw, expected):
+    env = _env(tmp_path) if raw is None else _env(tmp_path, PLATFORM_PARTITIONS_START=raw)
+    assert load_settings(env).partitions_start == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["2026-13-01", "2026-02-30", "2026-1-5", "20260105", "2026/01/05", "yesterday", "2999-01-01"]
+)
+def test_a_first_daily_partition_that_is_not_a_past_day_is_refused_naming_the_variable(tmp_path, raw):
+    with pytest.raises(ValueError, match=r"^PLATFORM_PARTITIONS_START=.*expected a day YYYY-MM-DD, no later"):
+        load_settings(_env(tmp_path, PLATFORM_PARTITIONS_START=raw))
+
+
+@pytest.mark.parametrize("value", [dt.date(2026, 1, 1), 20260101, None])
+def test_explicit_settings_validate_the_first_daily_partition_too(tmp_path, value):
+    with pytest.raises(ValueError, match="PLATFORM_PARTITIONS_START"):
+        PlatformSettings(data_dir=tmp_path, partitions_start=value)

@@ -5,6 +5,7 @@ Commands:
     demo            sample logs into the landing folder, then every asset end to end through Dagster
     register-files  add landed files as log_files partitions (for `dagster asset materialize`)
     models          list registered model versions; promote one or roll back the champion
+    reports         serve the monitoring reports and their index (links in the UI point here)
 
 Each command lives in a ``_cmd_*`` function that imports what it needs, so ``--help`` and argument
 errors stay fast.
@@ -318,7 +319,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _table(rows: list[list[str]]) -> str:
-    """Rows as columns aligned by two spaces (the last column unpadded), as the README shows them."""
+    """Rows as columns aligned by two spaces (the last column unpadded), as docs/ml.md shows them."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
@@ -420,6 +421,49 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     rollback.set_defaults(handler=_cmd_models_promote, command_name="rollback")
 
 
+def _cmd_reports_serve(args: argparse.Namespace) -> int:
+    from platform_assets.cli.reports import default_port, serve
+    from platform_assets.lib.layout import DataLayout
+
+    settings = _settings()
+    reports = DataLayout(_existing_data_dir(settings)).reports
+    port = default_port(settings.reports_url) if args.port is None else args.port
+    try:
+        serve(reports, args.host, port, settings.reports_url)
+    except OSError as error:
+        raise CommandError(
+            f"cannot serve on {args.host}:{port}: {error.strerror or error}; choose another --port "
+            "(and set PLATFORM_REPORTS_URL to match, for the UI's links)"
+        ) from None
+    return 0
+
+
+def _add_reports(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "reports",
+        formatter_class=_HelpFormatter,
+        help="serve the monitoring reports and their index (the UI links to them)",
+        description=(
+            "The Evidently reports under PLATFORM_DATA_DIR/reports, read-only over HTTP: each "
+            "monitoring asset records its report's address (metadata `report`, under "
+            "PLATFORM_REPORTS_URL) as a link, and / lists every report by day and model version "
+            "with its verdict."
+        ),
+    )
+    sub = p.add_subparsers(dest="reports_command", required=True, metavar="ACTION")
+    serve = sub.add_parser("serve", formatter_class=_HelpFormatter, help="serve until Ctrl-C")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (another one shows the reports to others)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_bounded(int, 0, 65535),
+        default=None,
+        help="port (default: the port of PLATFORM_REPORTS_URL, 3001 unset)",
+    )
+    serve.set_defaults(handler=_cmd_reports_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
@@ -432,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_register_files(commands)
     _add_models(commands)
+    _add_reports(commands)
     return parser
 
 

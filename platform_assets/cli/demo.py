@@ -9,6 +9,7 @@ the same ``DAGSTER_HOME`` shows their history afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -22,6 +23,7 @@ import dagster as dg
 
 from platform_assets.cli.instance import platform_instance
 from platform_assets.cli.progress import StageProgress
+from platform_assets.cli.reports import serve_command
 from platform_assets.cli.runs import CODE_LOCATION, JobRunner, RunFailed
 from platform_assets.definitions import build_definitions
 from platform_assets.layers.common.names import (
@@ -36,7 +38,7 @@ from platform_assets.layers.common.names import (
     TRAIN_JOB,
     TRIGGER_DAY_TAG,
 )
-from platform_assets.layers.common.partitions import event_days, log_files
+from platform_assets.layers.common.partitions import event_days_from, log_files
 from platform_assets.layers.lake.assets import EVENTS, QUARANTINE
 from platform_assets.layers.models.assets import CHAMPION, CONVERSION_MODEL
 from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFORMANCE
@@ -64,6 +66,7 @@ class DemoOptions:
 class DemoReport:
     data_dir: Path
     dagster_home: Path
+    partitions_start: str = ""  # the first daily partition: the demo's first day
     files: int = 0
     lines: int = 0
     events: int = 0
@@ -89,8 +92,15 @@ def _materialized(result, key: dg.AssetKey) -> dict:
 class _Demo:
     """What the demo's steps share: the runner, the report being filled, the progress shown."""
 
-    def __init__(self, runner: JobRunner, report: DemoReport, progress: StageProgress) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        report: DemoReport,
+        progress: StageProgress,
+        days: dg.DailyPartitionsDefinition,
+    ) -> None:
         self.runner, self.report, self.progress = runner, report, progress
+        self.days = days  # the daily partitions of the definitions the runner runs
 
     def run(self, job: str, partition: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         result = self.runner.run(job, partition, **kwargs)
@@ -117,7 +127,7 @@ def _ingest_and_build(
             touched.update(events.get("days") or [])
             done_files.add(key)
             stage.advance()
-    valid = set(event_days.get_partition_keys())
+    valid = set(demo.days.get_partition_keys())
     for day in sorted(touched - valid):
         demo.progress.say(f"  skipping {day}: outside the platform's daily partitions")
     days = sorted(touched & valid)
@@ -197,6 +207,12 @@ def _monitor(demo: _Demo, days: list[str], name: str) -> dict[str, dg.ExecuteInP
     return results
 
 
+def demo_settings(settings: PlatformSettings, first_day: dt.date) -> PlatformSettings:
+    """The settings the demo runs with: daily partitions from its first day (today at the latest)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return dataclasses.replace(settings, partitions_start=min(first_day, today).isoformat())
+
+
 def run_demo(
     settings: PlatformSettings, options: DemoOptions, progress: StageProgress | None = None
 ) -> DemoReport:
@@ -205,11 +221,15 @@ def run_demo(
     progress = progress or StageProgress()
     layout = DataLayout(settings.data_dir).ensure()
     instance, home = platform_instance(settings.data_dir)
-    report = DemoReport(data_dir=settings.data_dir, dagster_home=home)
-    runner = JobRunner(build_definitions(settings), instance)
-    demo = _Demo(runner, report, progress)
     today = dt.datetime.now(dt.UTC).date()
     start = options.start_date or today - dt.timedelta(days=options.days + options.drift_days)
+    # the daily partitions start at the demo's first day, so the UI shows them filled, not grey
+    settings = demo_settings(settings, start)
+    report = DemoReport(
+        data_dir=settings.data_dir, dagster_home=home, partitions_start=settings.partitions_start
+    )
+    runner = JobRunner(build_definitions(settings), instance)
+    demo = _Demo(runner, report, progress, event_days_from(settings.partitions_start))
     drift_start = start + dt.timedelta(days=options.days)
     landing = layout.landing / "demo"
 
@@ -278,14 +298,17 @@ def run_demo(
     return report
 
 
-def browse_command(data_dir: Path, dagster_home: Path) -> str:
+def browse_command(data_dir: Path, dagster_home: Path, partitions_start: str = "") -> str:
     """The ``dagster dev`` command that shows the demo's runs, as it works from any directory: the
-    environment it needs, the ``dagster`` of this Python's environment, the package by module."""
+    environment it needs (with the demo's first daily partition, when given), the ``dagster`` of
+    this Python's environment, the package by module."""
     dagster = Path(sys.executable).with_name("dagster")
+    start = [f"PLATFORM_PARTITIONS_START={partitions_start}"] if partitions_start else []
     return shlex.join(
         [
             f"PLATFORM_DATA_DIR={data_dir}",
             f"DAGSTER_HOME={dagster_home}",
+            *start,
             str(dagster),
             "dev",
             "-m",
@@ -355,9 +378,10 @@ def format_report(report: DemoReport) -> str:
             f"  drift      {day} vs the new champion: share {d.get('drift_share', 0):.2f} "
             f"({'DRIFT' if d.get('dataset_drift') else 'no drift'})"
         )
+    lines.append(f"  reports    the Evidently reports behind the UI's links: {serve_command(root)}")
     rate = report.lines / report.seconds if report.seconds else 0.0
     lines.append(
         f"  {report.runs} Dagster runs in {report.seconds:.1f} s ({rate:,.0f} lines/s end to end); "
-        f"browse them:\n  {browse_command(root, report.dagster_home)}"
+        f"browse them:\n  {browse_command(root, report.dagster_home, report.partitions_start)}"
     )
     return "\n".join(lines)

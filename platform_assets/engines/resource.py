@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ENGINE_KINDS = ("duckdb", "spark", "auto")
 # Measured in benchmarks/RESULTS.md ("engines"): below this, DuckDB on one machine beats Spark;
-# see README "Choosing the engine" for the figures behind the default.
+# see docs/spark.md ("Why auto defaults to 8 GiB") for the figures behind the default.
 DEFAULT_AUTO_SPARK_MIN_BYTES = 8 << 30
 # Feature rows from which training goes to Spark ML under ``auto``: below it scikit-learn in one
 # process is faster (a Spark session alone takes 10-20 s to start).

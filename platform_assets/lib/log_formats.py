@@ -1,6 +1,6 @@
 """The log formats the platform reads, as data: field names, the access-log pattern, time formats.
 
-JSON lines carry one event object per line (schema in README.md). Access logs are the Apache/Nginx
+JSON lines carry one event object per line (schema in docs/input_formats.md). Access logs are the Apache/Nginx
 *combined* format, the *common* format (no referrer and agent), and either one followed by extra
 fields that nginx configurations append (the first one, when numeric, is ``$request_time``).
 The parsing itself is SQL (``sql/lake/parse_lines.sql``); this module only names the pieces.

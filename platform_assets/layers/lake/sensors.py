@@ -115,8 +115,10 @@ def collect_days(
     max_days: int,
     log: logging.Logger,
     blocked: Mapping[int, Sequence[str]] | None = None,
+    partitions: dg.DailyPartitionsDefinition = event_days,
 ) -> tuple[dict[str, int], int | None]:
-    """Latest storage id per valid touched day, and the storage id of the last record consumed.
+    """Latest storage id per valid touched day (a partition of ``partitions``), and the storage id
+    of the last record consumed.
 
     Stops before a record that would take the tick past ``max_days`` distinct days (never before
     the first one), so no day of a consumed record is left behind. Records in ``blocked`` (storage
@@ -147,8 +149,8 @@ def collect_days(
             except ValueError:
                 log.warning(f"lake days: {record.partition_key!r} reports an invalid day {day!r}; skipped")
                 continue
-            if not event_days.has_partition_key(day):
-                first, last_day = event_days.get_first_partition_key(), event_days.get_last_partition_key()
+            if not partitions.has_partition_key(day):
+                first, last_day = partitions.get_first_partition_key(), partitions.get_last_partition_key()
                 log.warning(
                     f"lake days: {record.partition_key!r} touched {day}, outside the event_days "
                     f"partitions ({first}..{last_day}); not built"
@@ -175,15 +177,17 @@ def lake_lookahead_days() -> int:
     return widest
 
 
-def reading_days(latest: Mapping[str, int], lookahead: int) -> dict[str, int]:
+def reading_days(
+    latest: Mapping[str, int], lookahead: int, partitions: dg.DailyPartitionsDefinition = event_days
+) -> dict[str, int]:
     """The days not in ``latest`` whose tables read one of its days (up to ``lookahead`` days before
-    each), with the latest storage id among the days they read; none before ``event_days``."""
+    each), with the latest storage id among the days they read; none before ``partitions`` start."""
     readers: dict[str, int] = {}
     for day, storage_id in latest.items():
         date = dt.date.fromisoformat(day)
         for back in range(1, lookahead + 1):
             reader = (date - dt.timedelta(days=back)).isoformat()
-            if reader not in latest and event_days.has_partition_key(reader):
+            if reader not in latest and partitions.has_partition_key(reader):
                 readers[reader] = max(readers.get(reader, 0), storage_id)
     return readers
 
@@ -196,8 +200,10 @@ def build_lake_days_sensor(
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     max_wait_for_checks_seconds: float = 3600.0,
+    partitions: dg.DailyPartitionsDefinition = event_days,
 ) -> dg.SensorDefinition:
-    """The lake-days sensor with its limits (tests use small ones)."""
+    """The lake-days sensor with its limits (tests use small ones), requesting the days of
+    ``partitions`` (the definitions pass the ones their daily assets use)."""
     if max_records_per_tick < 1 or max_days_per_tick < 1:
         raise ValueError("max_records_per_tick and max_days_per_tick must be positive")
     lookahead = lake_lookahead_days()
@@ -229,14 +235,14 @@ def build_lake_days_sensor(
         ready, blocked = checked_records(
             context.instance, result.records, max_wait_for_checks_seconds, time.time()
         )
-        latest, last = collect_days(ready, max_days_per_tick, context.log, blocked)
+        latest, last = collect_days(ready, max_days_per_tick, context.log, blocked, partitions)
         cursor = write_cursor(last if last is not None else after)
         built_keys = build_day_asset_keys(context.repository_def) if latest else ()
         # a day that reads a touched day's events is rebuilt only if it was built before: one
         # never built reads them when its own events bring it
         readers = {
             day: storage_id
-            for day, storage_id in reading_days(latest, lookahead).items()
+            for day, storage_id in reading_days(latest, lookahead, partitions).items()
             if built_after(context.instance, day, 0, built_keys)
         }
         latest = {**latest, **readers}

@@ -25,6 +25,7 @@ from platform_assets.layers.models.assets import CHAMPION
 from platform_assets.layers.predictions.assets import SESSION_PREDICTIONS
 from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, ModelVersion
+from platform_assets.lib.report_index import Verdict, drift_verdict, performance_verdict, write_verdict
 
 FEATURE_DRIFT = dg.AssetKey(["monitoring", "feature_drift"])
 MODEL_PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
@@ -66,6 +67,18 @@ def _report_paths(storage: PlatformStorage, asset: str, day: _Day) -> dict[str, 
     return {
         "html_path": folder / f"{day.champion.version}.html",
         "json_path": folder / f"{day.champion.version}.json",
+    }
+
+
+def _report_links(storage: PlatformStorage, html_path: Any, json_path: Any, verdict: Verdict) -> dict:
+    """A report's address (a link in the UI, answered by ``platform-assets reports serve``), the
+    index of every report, the files; what it found is kept beside it for that index."""
+    write_verdict(html_path, verdict)
+    return {
+        "report": dg.MetadataValue.url(storage.report_url(html_path)),
+        "reports_index": dg.MetadataValue.url(storage.report_url()),
+        "report_html": dg.MetadataValue.path(str(html_path)),
+        "report_json": dg.MetadataValue.path(str(json_path)),
     }
 
 
@@ -118,8 +131,7 @@ def feature_drift(
             "reference_model": day.champion.version,
             "reference_rows": summary.reference_rows,
             "dagster/row_count": summary.current_rows,
-            "report_html": dg.MetadataValue.path(str(summary.html_path)),
-            "report_json": dg.MetadataValue.path(str(summary.json_path)),
+            **_report_links(storage, summary.html_path, summary.json_path, drift_verdict(summary.as_dict())),
         }
     )
 
@@ -185,8 +197,9 @@ def model_performance(
             "quality_notes": dg.MetadataValue.json(list(report.quality_notes)),
             "reference_model": day.champion.version,
             "dagster/row_count": report.current_rows,
-            "report_html": dg.MetadataValue.path(str(report.html_path)),
-            "report_json": dg.MetadataValue.path(str(report.json_path)),
+            **_report_links(
+                storage, report.html_path, report.json_path, performance_verdict(report.as_dict())
+            ),
         }
     )
 

@@ -133,28 +133,36 @@ def _training_in_flight(instance: dg.DagsterInstance) -> bool:
     return bool(instance.get_run_ids(dg.RunsFilter(job_name=TRAIN_JOB, statuses=_IN_FLIGHT), limit=1))
 
 
-def built_days(run: dg.DagsterRun) -> list[str]:
-    """The days a ``build_day`` run built: its partition, or every day of its range."""
+def built_days(run: dg.DagsterRun, partitions: dg.DailyPartitionsDefinition = event_days) -> list[str]:
+    """The days a ``build_day`` run built: its partition, or every day of its range (of ``partitions``)."""
     tags = run.tags
     if tags.get(PARTITION_TAG):
         return [tags[PARTITION_TAG]]
     first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     if first and last:
-        return list(event_days.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
+        return list(partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
     return []
 
 
-def monitor_requests(run: dg.DagsterRun, store: ModelStore) -> Sequence[dg.RunRequest] | dg.SkipReason:
+def monitor_requests(
+    run: dg.DagsterRun, store: ModelStore, partitions: dg.DailyPartitionsDefinition = event_days
+) -> Sequence[dg.RunRequest] | dg.SkipReason:
     """One ``monitor_day`` request per day a successful ``build_day`` run built."""
     if store.champion() is None:
         return dg.SkipReason("no champion yet: days are monitored once a model is promoted")
     return [
-        dg.RunRequest(run_key=f"monitor:{run.run_id}:{day}", partition_key=day) for day in built_days(run)
+        dg.RunRequest(run_key=f"monitor:{run.run_id}:{day}", partition_key=day)
+        for day in built_days(run, partitions)
     ]
 
 
-def build_monitor_sensor(models_root: Path, minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
-    """The ``monitor_built_days`` run-status sensor over the model store at ``models_root``."""
+def build_monitor_sensor(
+    models_root: Path,
+    minimum_interval_seconds: int = 30,
+    partitions: dg.DailyPartitionsDefinition = event_days,
+) -> dg.SensorDefinition:
+    """The ``monitor_built_days`` run-status sensor over the model store at ``models_root``, for
+    the days of ``partitions`` (the definitions pass the ones their daily assets use)."""
 
     @dg.run_status_sensor(
         name=MONITOR_SENSOR,
@@ -167,6 +175,6 @@ def build_monitor_sensor(models_root: Path, minimum_interval_seconds: int = 30) 
         "champion exists.",
     )
     def monitor_built_days(context: dg.RunStatusSensorContext):
-        return monitor_requests(context.dagster_run, ModelStore(models_root))
+        return monitor_requests(context.dagster_run, ModelStore(models_root), partitions)
 
     return monitor_built_days
