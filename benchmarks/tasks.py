@@ -50,10 +50,15 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _link_lake(lake_root: str, data_dir: str) -> None:
-    """Hard-link a prepared lake (immutable Parquet files) into a fresh data directory."""
+    """Hard-link a prepared lake (immutable Parquet files) into a fresh data directory, with a copy
+    of its catalog (readers list the lake's files through it; the new ingest writes to it)."""
+    from platform_assets.lib.lake_catalog import CATALOG_FILE
+
     src = Path(lake_root) / "lake"
     for path in src.rglob("*.parquet"):
         _link(path, Path(data_dir) / "lake" / path.relative_to(src))
+    if (src / CATALOG_FILE).is_file():
+        shutil.copy2(src / CATALOG_FILE, Path(data_dir) / "lake" / CATALOG_FILE)
 
 
 def _definitions(data_dir: str, extra_jobs: tuple = ()):
