@@ -22,7 +22,9 @@ SECRET_PATTERNS = {
     ),
 }
 ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])")
-SERVER_COMMAND = re.compile(r"(dagster dev|dagster-webserver|dagster api grpc|dagster code-server|reports serve)[^\n`]*")
+SERVER_COMMAND = re.compile(
+    r"(dagster dev|dagster-webserver|dagster api grpc|dagster code-server|reports serve)[^\n`]*"
+)
 
 
 def _repository_files() -> list[str]:
