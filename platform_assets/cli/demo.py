@@ -97,10 +97,24 @@ class _Demo:
         runner: JobRunner,
         report: DemoReport,
         progress: StageProgress,
-        days: dg.DailyPartitionsDefinition,
+        settings: PlatformSettings,
     ) -> None:
-        self.runner, self.report, self.progress = runner, report, progress
-        self.days = days  # the daily partitions of the definitions the runner runs
+        self.runner, self.report, self.progress, self.settings = runner, report, progress, settings
+        # the daily partitions of the definitions the runner runs
+        self.days = event_days_from(settings.partitions_start)
+
+    def start_at(self, first_day: str) -> None:
+        """Start the daily partitions at ``first_day`` when landed data begins before them (files
+        that were in landing/ before the demo), so every day of the data is built."""
+        if first_day >= self.days.get_first_partition_key():
+            return
+        self.progress.say(f"  the landed data starts on {first_day}: the daily partitions start there")
+        self.settings = dataclasses.replace(self.settings, partitions_start=first_day)
+        runs = self.runner.runs
+        self.runner = JobRunner(build_definitions(self.settings), self.runner.instance)
+        self.runner.runs = runs
+        self.days = event_days_from(first_day)
+        self.report.partitions_start = first_day
 
     def run(self, job: str, partition: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         result = self.runner.run(job, partition, **kwargs)
@@ -127,6 +141,8 @@ def _ingest_and_build(
             touched.update(events.get("days") or [])
             done_files.add(key)
             stage.advance()
+    if touched:
+        demo.start_at(min(touched))
     valid = set(demo.days.get_partition_keys())
     for day in sorted(touched - valid):
         demo.progress.say(f"  skipping {day}: outside the platform's daily partitions")
@@ -229,7 +245,7 @@ def run_demo(
         data_dir=settings.data_dir, dagster_home=home, partitions_start=settings.partitions_start
     )
     runner = JobRunner(build_definitions(settings), instance)
-    demo = _Demo(runner, report, progress, event_days_from(settings.partitions_start))
+    demo = _Demo(runner, report, progress, settings)
     drift_start = start + dt.timedelta(days=options.days)
     landing = layout.landing / "demo"
 
@@ -290,7 +306,7 @@ def run_demo(
         report.drift_after = {day: _materialized(result, FEATURE_DRIFT) for day, result in results.items()}
 
     report.days = sorted(built_days)
-    engine = runner.defs.resources["engine"]
+    engine = demo.runner.defs.resources["engine"]
     for table in ("daily_traffic", "sessions", "user_activity", "funnel", "session_features"):
         if engine.table_exists(table):
             report.table_rows[table] = int(engine.read_frame(f"SELECT count(*) AS n FROM {table}")["n"][0])
