@@ -615,7 +615,8 @@ def run(
     from platform_assets.lib.ml.drift import FIXED_THRESHOLD_RULE
     from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 
-    # the fixed-threshold sweep of issue 7 (DEFAULT_DRIFT_RULE now adapts to the day's size: --volumes)
+    # the fixed-threshold sweep of issue 7 (DEFAULT_DRIFT_RULE now adapts to the day's size:
+    # benchmarks/alarm_volume.py)
     rule = rule or FIXED_THRESHOLD_RULE
     if None in (value for key, value in rule.as_dict().items() if key != "false_alarm_rate"):
         raise ValueError(f"the rule must name its methods and thresholds: {rule}")
@@ -1148,37 +1149,34 @@ def summary_lines(outcome: Outcome) -> list[str]:
 
 def write_section(path: Path, section: str) -> None:
     """Put the section into RESULTS.md, replacing its previous version, keeping everything else
-    (and the volume table of ``--volumes``, which this run does not measure)."""
-    from benchmarks import alarm_volume
-
+    (and the volume table of ``python -m benchmarks.alarm_volume``, which this run does not measure)."""
     existing = path.read_text() if path.exists() else report.HEADER
-    block = alarm_volume.block_of(existing)
+    block = block_of(existing)
     if block is not None:
-        section = alarm_volume.with_block(section, block, f"<!-- benchmarks:extra-end {SECTION} -->")
+        section = with_block(section, block, f"<!-- benchmarks:extra-end {SECTION} -->")
     path.write_text(report.replace_extra(existing, SECTION, section))
 
 
-def run_volumes(args: argparse.Namespace, command: str) -> int:
-    """``--volumes``: the volume table of ``benchmarks/alarm_volume.py``, into the section."""
-    from benchmarks import alarm_volume
+BLOCK_START, BLOCK_END = "<!-- alarm:volumes -->", "<!-- alarm:volumes-end -->"
 
-    started = time.perf_counter()
-    args.cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.cache_dir) as folder:
-        cells, info, pools, per_event = alarm_volume.run(
-            args.volume_seeds, args.volumes, args.cache_dir, agreement_dir=Path(folder)
-        )
-    wall = time.perf_counter() - started
-    print("\n".join(alarm_volume.summary_lines(cells)))
-    print("targets met" if alarm_volume.meets_targets(cells) else "targets NOT met")
-    if args.no_write:
-        return 0
-    lines = alarm_volume.markdown(cells, info, pools, per_event, args.volume_seeds, command, wall)
-    end = f"<!-- benchmarks:extra-end {SECTION} -->"
-    existing = args.out.read_text() if args.out.exists() else report.HEADER
-    args.out.write_text(alarm_volume.with_block(existing, "\n".join(lines), end))
-    print(f"wrote {args.out}")
-    return 0
+
+def with_block(text: str, block: str, section_end: str) -> str:
+    """``text`` with the volume block replaced, or put before ``section_end`` if it has none."""
+    wrapped = f"{BLOCK_START}\n{block.rstrip()}\n{BLOCK_END}"
+    if BLOCK_START in text and BLOCK_END in text:
+        head, rest = text.split(BLOCK_START, 1)
+        return head + wrapped + rest.split(BLOCK_END, 1)[1]
+    if section_end not in text:
+        raise ValueError("no drift-alarm section to put the volume table in: run python -m benchmarks.alarm")
+    head, tail = text.split(section_end, 1)
+    return head + wrapped + "\n" + section_end + tail
+
+
+def block_of(text: str) -> str | None:
+    """The volume block of ``text`` (without its markers), if any."""
+    if BLOCK_START in text and BLOCK_END in text:
+        return text.split(BLOCK_START, 1)[1].split(BLOCK_END, 1)[0].strip("\n")
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1212,23 +1210,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="the RESULTS.md to write into")
     p.add_argument("--csv-dir", type=Path, default=HERE, help="where alarm_days.csv and alarm_scores.csv go")
     p.add_argument("--no-write", action="store_true", help="print only")
-    p.add_argument(
-        "--volumes",
-        type=ints,
-        default=(),
-        help="instead: DEFAULT_DRIFT_RULE at these events a day (alarm_volume.py)",
-    )
-    p.add_argument(
-        "--volume-seeds", type=ints, default=tuple(range(1001, 1101)), help="seeds of the --volumes table"
-    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.volumes:
-        command = "python -m benchmarks.alarm " + shlex.join(sys.argv[1:] if argv is None else argv)
-        return run_volumes(args, command)
     try:
         design = Design(
             calibration_seeds=args.calibration_seeds,

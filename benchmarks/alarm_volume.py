@@ -1,4 +1,4 @@
-"""``python -m benchmarks.alarm --volumes 1000,2000,5000,20000,50000``: the drift alarm's false
+"""``python -m benchmarks.alarm_volume --volumes 1000,2000,5000,20000,50000``: the drift alarm's false
 alarms and detection at each daily volume, one day per seed and cell.
 
 The feature rows come from one simulated shop built by the platform's own pipeline
@@ -16,6 +16,10 @@ how the thresholds follow the sample size, not the shop's day-to-day changes.
 
 from __future__ import annotations
 
+import argparse
+import shlex
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -273,23 +277,46 @@ def meets_targets(cells: list[Cell]) -> bool:
     return ok
 
 
-BLOCK_START, BLOCK_END = "<!-- alarm:volumes -->", "<!-- alarm:volumes-end -->"
+def write_table(args: argparse.Namespace, command: str) -> int:
+    """Measure the volume table and put it into the drift-alarm section of RESULTS.md."""
+    from benchmarks import alarm, report
+
+    started = time.perf_counter()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.cache_dir) as folder:
+        cells, info, pools, per_event = run(
+            args.volume_seeds, args.volumes, args.cache_dir, agreement_dir=Path(folder)
+        )
+    wall = time.perf_counter() - started
+    print("\n".join(summary_lines(cells)))
+    print("targets met" if meets_targets(cells) else "targets NOT met")
+    if args.no_write:
+        return 0
+    lines = markdown(cells, info, pools, per_event, args.volume_seeds, command, wall)
+    end = f"<!-- benchmarks:extra-end {alarm.SECTION} -->"
+    existing = args.out.read_text() if args.out.exists() else report.HEADER
+    args.out.write_text(alarm.with_block(existing, "\n".join(lines), end))
+    print(f"wrote {args.out}")
+    return 0
 
 
-def with_block(text: str, block: str, section_end: str) -> str:
-    """``text`` with the volume block replaced, or put before ``section_end`` if it has none."""
-    wrapped = f"{BLOCK_START}\n{block.rstrip()}\n{BLOCK_END}"
-    if BLOCK_START in text and BLOCK_END in text:
-        head, rest = text.split(BLOCK_START, 1)
-        return head + wrapped + rest.split(BLOCK_END, 1)[1]
-    if section_end not in text:
-        raise ValueError("no drift-alarm section to put the volume table in: run python -m benchmarks.alarm")
-    head, tail = text.split(section_end, 1)
-    return head + wrapped + "\n" + section_end + tail
+def main(argv: list[str] | None = None) -> int:
+    def ints(value: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+
+    here = Path(__file__).resolve().parent
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.alarm_volume", description="The drift alarm by volume."
+    )
+    p.add_argument("--volumes", type=ints, default=(1000, 2000, 5000, 20000, 50000), help="events a day")
+    p.add_argument("--volume-seeds", type=ints, default=tuple(range(1001, 1101)), help="independent seeds")
+    p.add_argument("--cache-dir", type=Path, default=here / ".cache" / "alarm")
+    p.add_argument("--out", type=Path, default=here / "RESULTS.md", help="the RESULTS.md to write into")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args(argv)
+    command = "python -m benchmarks.alarm_volume " + shlex.join(sys.argv[1:] if argv is None else argv)
+    return write_table(args, command)
 
 
-def block_of(text: str) -> str | None:
-    """The volume block of ``text`` (without its markers), if any."""
-    if BLOCK_START in text and BLOCK_END in text:
-        return text.split(BLOCK_START, 1)[1].split(BLOCK_END, 1)[0].strip("\n")
-    return None
+if __name__ == "__main__":
+    raise SystemExit(main())
