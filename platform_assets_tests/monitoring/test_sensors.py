@@ -119,6 +119,21 @@ def test_a_calibration_change_asks_when_significant_at_the_level(instance, store
         assert "94 positives vs 70.0 predicted" in requests[0].tags["platform/retrain-reason"]
 
 
+def test_drift_and_calibration_on_one_day_are_both_in_the_tag_whole(instance, store):
+    drift(instance, "2026-04-12", 0.9)
+    report(
+        instance,
+        MODEL_PERFORMANCE,
+        "2026-04-12",
+        labelled_rows=700,
+        reference_model="v0001",
+        **calibration(22, 70.0, 63.0, 1400, ["2026-04-11", "2026-04-12"]),
+    )
+    requests, _, _ = retrain_requests(instance, store, POLICY, after=0)
+    reason = requests[0].tags["platform/retrain-reason"]
+    assert len(reason) > 200 and reason.startswith("feature drift share 0.90") and reason.endswith("< 0.01")
+
+
 def test_both_quality_triggers_are_named_with_their_numbers():
     metadata = {"labelled_rows": 700, "quality_roc_auc": 0.55, **calibration(22, 70.0, 63.0, 1400, ["d"])}
     reason = RetrainPolicy(min_roc_auc=0.6, min_labelled_rows=200).quality_reason(metadata)

@@ -45,6 +45,11 @@ _IN_FLIGHT = [
 ]
 
 
+# A run tag holds the whole reason (drift and calibration together run to about 300 characters);
+# the bound only keeps a pathological metadata value from making a huge tag.
+MAX_REASON_CHARS = 2000
+
+
 def _metadata(record: dg.EventLogRecord) -> dict:
     materialization = record.asset_materialization
     return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
@@ -91,7 +96,11 @@ def retrain_requests(
     request = dg.RunRequest(
         run_key=f"retrain:{champion.version}:{day}",
         run_config={"ops": {CONVERSION_MODEL_OP: {"config": {"holdout_days": policy.holdout_days}}}},
-        tags={RETRAIN_REASON_TAG: reason[:200], TRIGGER_DAY_TAG: day, CHAMPION_TAG: champion.version},
+        tags={
+            RETRAIN_REASON_TAG: reason[:MAX_REASON_CHARS],
+            TRIGGER_DAY_TAG: day,
+            CHAMPION_TAG: champion.version,
+        },
     )
     return [request], cursor, notes
 
