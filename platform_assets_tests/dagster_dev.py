@@ -116,25 +116,37 @@ def dagster_dev(
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(instance_yaml)
-    log = root / "dagster_dev.log"
-    full_env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
     dagster = Path(sys.executable).with_name("dagster")
+    argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]
+    with serving(
+        argv, {**env, "DAGSTER_HOME": str(home)}, REPO, port, root / "dagster_dev.log", startup_timeout
+    ):
+        yield DagsterDev(port=port, home=home, log=root / "dagster_dev.log")
+
+
+@contextmanager
+def serving(
+    argv: list[str], env: Mapping[str, str], cwd: Path, port: int, log: Path, startup_timeout: float = 120
+) -> Iterator[DagsterDev]:
+    """Run a ``dagster dev`` command line (``argv``, with ``env`` over this process's environment,
+    from ``cwd``) that listens on ``port``; yield once its code location is loaded, stop it after."""
+    full_env = {**os.environ, **env}
     # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks the daemon's logging.
     with open(log, "wb") as stderr:
         process = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=REPO,
+            argv,
+            cwd=cwd,
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,  # its own process group: every child is stopped with it
         )
-    server = DagsterDev(port=port, home=home, log=log)
+    server = DagsterDev(port=port, home=Path(full_env.get("DAGSTER_HOME", "")), log=log)
     try:
         _wait_until_loaded(process, server, startup_timeout)
         yield server
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _wait_until_loaded(process: subprocess.Popen, server: DagsterDev, timeout: float) -> None:
@@ -156,7 +168,8 @@ def _wait_until_loaded(process: subprocess.Popen, server: DagsterDev, timeout: f
         time.sleep(1)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process's group, then SIGKILL to whatever is left after 30 s."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

@@ -45,7 +45,7 @@ from platform_assets.layers.monitoring.assets import FEATURE_DRIFT, MODEL_PERFOR
 from platform_assets.lib.layout import DataLayout
 from platform_assets.lib.log_generator import generate_logs
 from platform_assets.lib.ml.promotion import GATES
-from platform_assets.settings import PlatformSettings
+from platform_assets.settings import DEFAULT_REPORTS_URL, PlatformSettings
 
 DemoError = RunFailed  # a demo step (a Dagster run) failed; the message names the step and the error
 
@@ -67,6 +67,7 @@ class DemoReport:
     data_dir: Path
     dagster_home: Path
     partitions_start: str = ""  # the first daily partition: the demo's first day
+    reports_url: str = DEFAULT_REPORTS_URL  # where the UI's report links point
     files: int = 0
     lines: int = 0
     events: int = 0
@@ -242,7 +243,10 @@ def run_demo(
     # the daily partitions start at the demo's first day, so the UI shows them filled, not grey
     settings = demo_settings(settings, start)
     report = DemoReport(
-        data_dir=settings.data_dir, dagster_home=home, partitions_start=settings.partitions_start
+        data_dir=settings.data_dir,
+        dagster_home=home,
+        partitions_start=settings.partitions_start,
+        reports_url=settings.reports_url,
     )
     runner = JobRunner(build_definitions(settings), instance)
     demo = _Demo(runner, report, progress, settings)
@@ -314,12 +318,16 @@ def run_demo(
     return report
 
 
-def browse_command(data_dir: Path, dagster_home: Path, partitions_start: str = "") -> str:
+def browse_command(
+    data_dir: Path, dagster_home: Path, partitions_start: str = "", reports_url: str = DEFAULT_REPORTS_URL
+) -> str:
     """The ``dagster dev`` command that shows the demo's runs, as it works from any directory: the
-    environment it needs (with the demo's first daily partition, when given), the ``dagster`` of
-    this Python's environment, the package by module."""
+    environment it needs (with the demo's first daily partition and a report address other than
+    the default, when given), the ``dagster`` of this Python's environment, the package by module."""
     dagster = Path(sys.executable).with_name("dagster")
     start = [f"PLATFORM_PARTITIONS_START={partitions_start}"] if partitions_start else []
+    if reports_url != DEFAULT_REPORTS_URL:
+        start.append(f"PLATFORM_REPORTS_URL={reports_url}")
     return shlex.join(
         [
             f"PLATFORM_DATA_DIR={data_dir}",
@@ -394,10 +402,13 @@ def format_report(report: DemoReport) -> str:
             f"  drift      {day} vs the new champion: share {d.get('drift_share', 0):.2f} "
             f"({'DRIFT' if d.get('dataset_drift') else 'no drift'})"
         )
-    lines.append(f"  reports    the Evidently reports behind the UI's links: {serve_command(root)}")
+    lines.append(
+        f"  reports    the Evidently reports behind the UI's links: {serve_command(root, report.reports_url)}"
+    )
     rate = report.lines / report.seconds if report.seconds else 0.0
+    browse = browse_command(root, report.dagster_home, report.partitions_start, report.reports_url)
     lines.append(
         f"  {report.runs} Dagster runs in {report.seconds:.1f} s ({rate:,.0f} lines/s end to end); "
-        f"browse them:\n  {browse_command(root, report.dagster_home, report.partitions_start)}"
+        f"browse them:\n  {browse}"
     )
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from platform_assets.lib.report_index import render_index
+from platform_assets.settings import DEFAULT_REPORTS_URL
 
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json"}
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -163,10 +164,12 @@ def serve(root: Path, host: str, port: int, public_url: str) -> None:
         server.server_close()
 
 
-def serve_command(data_dir: Path) -> str:
-    """The command that serves a data directory's reports, as it works from any directory."""
+def serve_command(data_dir: Path, reports_url: str = DEFAULT_REPORTS_URL) -> str:
+    """The command that serves a data directory's reports, as it works from any directory; it
+    carries ``PLATFORM_REPORTS_URL`` when the UI's links point elsewhere than the default."""
     executable = Path(sys.executable).with_name("platform-assets")
-    return shlex.join([f"PLATFORM_DATA_DIR={data_dir}", str(executable), "reports", "serve"])
+    url = [f"PLATFORM_REPORTS_URL={reports_url}"] if reports_url != DEFAULT_REPORTS_URL else []
+    return shlex.join([f"PLATFORM_DATA_DIR={data_dir}", *url, str(executable), "reports", "serve"])
 
 
 def _is_loopback(host: str) -> bool:

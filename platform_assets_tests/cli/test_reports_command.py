@@ -162,6 +162,12 @@ def test_the_printed_command_serves_the_data_directory(tmp_path):
     assert words[2:] == ["reports", "serve"]
 
 
+def test_the_printed_command_serves_where_the_links_point():
+    words = shlex.split(serve_command(Path("/data"), "http://127.0.0.1:3911"))
+    assert words[:2] == ["PLATFORM_DATA_DIR=/data", "PLATFORM_REPORTS_URL=http://127.0.0.1:3911"]
+    assert words[3:] == ["reports", "serve"]
+
+
 @pytest.mark.parametrize(
     "value",
     [
