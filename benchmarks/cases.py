@@ -20,6 +20,13 @@ FORMATS = {
 }
 
 
+# The ingest targets (time per event, platform / baseline): JSON lines near DuckDB's own reader; access
+# logs near one read_csv + regexp_extract of the same file; well ahead of pandas with pyarrow.
+BARE_DUCKDB_TARGETS = {"jsonl": (1.3, "≤ 1.30x"), "combined": (1.6, "≤ 1.60x")}
+PYARROW_TARGETS = {"jsonl": (1 / 3, "≤ 0.33x (3x faster)")}
+# Both cores busy during the ingest: CPU time over wall time of the engine alone.
+CPU_PER_WALL_TARGET = 1.7
+
 SPARK_NOTE = f"Spark {SPARK_MASTER}, {SPARK_SHUFFLE_PARTITIONS} shuffle partitions"
 
 
@@ -29,8 +36,9 @@ class Comparison:
     baseline: Variant
     target: float | None = None  # the highest subject/baseline ratio that passes
     target_text: str = ""
-    metric: str = "seconds"  # or "rss_mb": peak resident memory
+    metric: str = "seconds"  # or "rss_mb": peak resident memory, or "cpu_per_wall": cores kept busy
     limit_mb: float | None = None  # absolute peak RSS target for the subject
+    min_cpu_per_wall: float | None = None  # the subject's CPU/wall must reach this
     fixed_cost: bool = False  # report subject - baseline in seconds
 
 
@@ -117,9 +125,16 @@ def ingest(opts: Options) -> Case:
         v = _ingest_variants(Dataset(fmt, gzip, opts.events), opts)
         variants += v.values()
         comparisons += [
-            Comparison(v["platform"], v["duckdb"], 1.25, "≤ 1.25x"),
-            Comparison(v["platform"], v["pyarrow"], 0.5, "≤ 0.50x (2x faster)"),
-            Comparison(v["platform"], v["pandas"], 1 / 6, "≤ 0.17x (6x faster)"),
+            Comparison(v["platform"], v["duckdb"], *BARE_DUCKDB_TARGETS[fmt]),
+            Comparison(v["platform"], v["pyarrow"], *PYARROW_TARGETS.get(fmt, (None, ""))),
+            Comparison(v["platform"], v["pandas"]),
+            Comparison(
+                v["platform"],
+                v["duckdb"],
+                metric="cpu_per_wall",
+                min_cpu_per_wall=CPU_PER_WALL_TARGET,
+                target_text=f"CPU/wall ≥ {CPU_PER_WALL_TARGET:.2f}",
+            ),
         ]
         if "engine" in v:
             comparisons.append(Comparison(v["engine"], v["duckdb"]))
@@ -207,7 +222,7 @@ def incremental(opts: Options) -> Case:
         "Timed: the `ingest_log_file` job for the new file, then `build_day` (marts + features, "
         "whose 28-day lookback reads the history) for its day.",
         (onto, alone),
-        (Comparison(onto, alone, 1.2, "≤ 1.20x"),),
+        (Comparison(onto, alone, 1.15, "≤ 1.15x"),),
     )
 
 

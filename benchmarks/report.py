@@ -11,7 +11,7 @@ from benchmarks.runner import Measurement, Variant
 
 COLUMNS = (
     "case", "variant", "input", "events", "runs", "median s", "min-max s", "MB/s", "events/s",
-    "peak RSS MB", "vs baseline", "ratio", "target", "result", "notes",
+    "peak RSS MB", "CPU/wall", "vs baseline", "ratio", "target", "result", "notes",
 )  # fmt: skip
 HEADER = """# Benchmark results
 
@@ -22,8 +22,10 @@ the same run**, each run in a fresh worker process.
 How to read the tables: *median s* and *min-max s* are wall seconds of the timed operation (setup
 such as imports, building the Dagster definitions, linking inputs is excluded); *MB/s* are of the
 input (the landed file, or the day's Parquet files); *peak RSS* is the worker process's
-`ru_maxrss`. *ratio* = subject / baseline, in time per event (or peak RSS for memory): below 1
-the subject is faster. *runs* below the requested repeats means the row hit its time budget.
+`ru_maxrss`; *CPU/wall* is the CPU time of every thread of the worker over the wall time of the
+timed operation (2.00 = both cores busy all along; a Spark JVM is another process, not counted).
+*ratio* = subject / baseline, in time per event (or peak RSS for memory): below 1 the subject is
+faster. *runs* below the requested repeats means the row hit its time budget.
 Input data: the project's generator (`generate_logs`, seed 1, no malformed lines so that the
 pandas baselines can read it), cached under `benchmarks/.cache/`.
 """
@@ -54,6 +56,12 @@ def judge(c: Comparison, subject: Measurement, baseline: Measurement) -> Verdict
     if c.metric == "rss_mb":
         ratio = subject.peak_rss_mb / baseline.peak_rss_mb
         passed = subject.peak_rss_mb < c.limit_mb if c.limit_mb else None
+    elif c.metric == "cpu_per_wall":
+        busy, baseline_busy = _cpu_per_wall(subject), _cpu_per_wall(baseline)
+        if busy is None or not baseline_busy:
+            return Verdict(c, None, "n/a")
+        ratio = busy / baseline_busy
+        passed = busy >= c.min_cpu_per_wall if c.min_cpu_per_wall else None
     else:
         ratio = _per_event(subject) / _per_event(baseline)
         passed = ratio <= c.target if c.target else None
@@ -98,7 +106,7 @@ def _notes(m: Measurement) -> list[str]:
 
 def _measurement_cells(m: Measurement) -> list[str]:
     if not m.ok:
-        return ["", "0", "failed", "", "", "", ""]
+        return ["", "0", "failed", "", "", "", "", ""]
     seconds, events, size = m.median(), m.first("events"), m.first("bytes")
     values = m.values("seconds")
     runs = f"{len(m.runs)}" if len(m.runs) == m.planned else f"{len(m.runs)} of {m.planned}"
@@ -110,7 +118,14 @@ def _measurement_cells(m: Measurement) -> list[str]:
         _fmt(size / seconds / 1e6, 1) if size else "",
         f"{events / seconds:,.0f}" if events else "",
         _fmt(m.peak_rss_mb, 0),
+        _fmt(_cpu_per_wall(m), 2),
     ]
+
+
+def _cpu_per_wall(m: Measurement) -> float | None:
+    """CPU seconds over wall seconds of the timed operation (median run): 2 is both cores busy."""
+    cpu, wall = m.median("cpu_seconds"), m.median()
+    return cpu / wall if cpu is not None and wall else None
 
 
 def _label(v: Variant) -> str:
@@ -141,7 +156,9 @@ def case_rows(
         for index, c in enumerate(own):
             verdict = judge(c, m, measured(c.baseline))
             verdicts.append(verdict)
-            prefix = cells if index == 0 else [case.name, variant.name, variant.input] + [""] * 7
+            prefix = (
+                cells if index == 0 else [case.name, variant.name, variant.input] + [""] * (len(cells) - 3)
+            )
             note = "; ".join([*([verdict.note] if verdict.note else []), *(notes if index == 0 else [])])
             ratio = f"{_fmt(verdict.ratio)}x" if verdict.ratio is not None else ""
             rows.append([*prefix, _label(c.baseline), ratio, c.target_text, verdict.result, note])

@@ -33,6 +33,13 @@ def test_a_tiny_benchmark_run_writes_every_case_with_ratios(tmp_path):
     table_cases = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
     assert set(CASES) <= table_cases
     assert not list((tmp_path / "work").glob("*/runs/*")), "worker folders are cleaned up"
+    # every measured row says how busy the cores were; the ingest is judged on it
+    columns = [c.strip() for c in header.split("|")[1:-1]]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]
+    measured = [r for r in rows if len(r) == len(columns) and r[0] in CASES and r[columns.index("median s")]]
+    assert measured and all(0 < float(r[columns.index("CPU/wall")]) <= 2.5 for r in measured)
+    busy = [r for r in rows if len(r) == len(columns) and r[columns.index("target")] == "CPU/wall ≥ 1.70"]
+    assert busy and busy[0][columns.index("result")] in {"PASS", "MISS"}
 
 
 @pytest.mark.spark

@@ -32,6 +32,11 @@ from platform_assets.engines.base import (
     WarehouseRows,
 )
 from platform_assets.engines.dialect import duckdb_prelude
+from platform_assets.engines.duckdb_json_fast_path import (
+    FastPathDeclined,
+    fast_parsed_batches,
+    fast_path_applies,
+)
 from platform_assets.engines.lake_files import arrow_schema, duckdb_type, lake_types, publish_staged_ingest
 from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink, WriteQueue
 from platform_assets.lib.atomic import staging_dir
@@ -138,6 +143,20 @@ class DuckDBEngine(dg.ConfigurableResource):
     def ingest_log_file(self, path: str, source_file: str, fid: str) -> IngestResult:
         """Parse one landed file and publish its lake fragments and quarantine atomically.
 
+        A file of clean JSON lines is parsed by DuckDB's own JSON reader on every core
+        (:mod:`~platform_assets.engines.duckdb_json_fast_path`); any other file, or one that path
+        declines midway, by the validating path below, from scratch. Both give the same rows.
+        """
+        if fast_path_applies(Path(path)):
+            try:
+                return self._ingest(path, source_file, fid, fast=True)
+            except FastPathDeclined:
+                pass
+        return self._ingest(path, source_file, fid, fast=False)
+
+    def _ingest(self, path: str, source_file: str, fid: str, *, fast: bool) -> IngestResult:
+        """Parse one landed file and publish its lake fragments and quarantine atomically.
+
         One streaming pass: DuckDB parses the lines (``lake/parse_lines``) and hands Arrow batches
         back; rejected lines go to the quarantine file, events that carry a session go straight
         to one Parquet writer per day, and the rest (access logs) are staged, checked by the rules
@@ -161,21 +180,25 @@ class DuckDBEngine(dg.ConfigurableResource):
             staging_dir(layout.tmp, "ingest") as stage,
             closing(WriteQueue()) as writes,
         ):
-            con.register("raw_stream", line_reader(Path(path), report))
-            con.execute(
-                "CREATE OR REPLACE TEMP VIEW raw_lines AS "
-                f"SELECT {sql_string(source_file)} AS source_file, * FROM raw_stream"
-            )
-            parsed = con.sql(load("lake/parse_lines").sql).to_arrow_reader(_BATCH_ROWS)
+            if fast:  # raises FastPathDeclined while iterating when the file is not clean
+                parsed_schema, parsed = fast_parsed_batches(con, Path(path), source_file, report, _BATCH_ROWS)
+            else:
+                con.register("raw_stream", line_reader(Path(path), report))
+                con.execute(
+                    "CREATE OR REPLACE TEMP VIEW raw_lines AS "
+                    f"SELECT {sql_string(source_file)} AS source_file, * FROM raw_stream"
+                )
+                reader = con.sql(load("lake/parse_lines").sql).to_arrow_reader(_BATCH_ROWS)
+                parsed_schema, parsed = reader.schema, reader
             event_schema = pa.schema(
                 [
-                    parsed.schema.field("declared_session_id" if c == "session_id" else c).with_name(c)
+                    parsed_schema.field("declared_session_id" if c == "session_id" else c).with_name(c)
                     for c in event_columns
                 ]
             )
             events = PartitionedSink(stage / "events", event_schema, "event_date", writes)
             quarantine = ParquetSink(stage / "quarantine.parquet", _QUARANTINE_SCHEMA, writes)
-            unsessioned = ParquetSink(stage / "unsessioned.parquet", parsed.schema, writes)
+            unsessioned = ParquetSink(stage / "unsessioned.parquet", parsed_schema, writes)
             reasons: Counter[str] = Counter()
             for batch in parsed:
                 rejects, good = _split(batch, batch.column("reject_reason"))
@@ -186,7 +209,8 @@ class DuckDBEngine(dg.ConfigurableResource):
                 events.write(_declared_events(declared, event_schema))
                 unsessioned.write(undeclared)
             unsessioned.close()
-            con.unregister("raw_stream")
+            if not fast:
+                con.unregister("raw_stream")
             if unsessioned.rows:
                 con.execute(
                     "CREATE OR REPLACE TEMP VIEW parsed_lines AS "
@@ -305,13 +329,25 @@ class DuckDBEngine(dg.ConfigurableResource):
                 raise
 
     def _replace_partition(self, con: duckdb.DuckDBPyConnection, write: PartitionWrite) -> TableWrite:
-        """Run ``write``'s SQL over its views and replace its partition (inside the caller's transaction)."""
+        """Run ``write``'s SQL over its views and replace its partition (inside the caller's transaction).
+
+        The query is a view, ``_result``, read once, straight into the table (no temporary copy),
+        unless it reads its own table: then it is materialised first, so it sees the partition
+        it replaces as it was.
+        """
         input_rows = {}
         for view_name, view in write.views.items():
             self._create_view(con, view_name, view)
             input_rows[view_name] = con.execute(f"SELECT count(*) FROM {view_name}").fetchone()[0]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {write.definition.sql}")
-        return self._commit_result(con, write.definition, write.partition, input_rows)
+        reads_itself = any(
+            isinstance(view, WarehouseRows) and view.table == write.definition.name
+            for view in write.views.values()
+        )
+        kind = "TABLE" if reads_itself else "VIEW"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} _result AS {write.definition.sql}")
+        written = self._commit_result(con, write.definition, write.partition, input_rows)
+        con.execute(f"DROP {kind} _result")  # after a failure, the rollback and closing drop it
+        return written
 
     def load_partition(
         self, definition: SqlDefinition, rows: pa.Table, partition: dt.date, input_rows: dict[str, int]
@@ -329,7 +365,8 @@ class DuckDBEngine(dg.ConfigurableResource):
         partition: dt.date,
         input_rows: dict[str, int],
     ) -> TableWrite:
-        """Replace one partition with computed rows (inside the caller's transaction).
+        """Replace one partition with computed rows (inside the caller's transaction); the Arrow
+        rows are ``_result``, read straight into the table.
 
         Timestamps with a time zone (Spark's ``TIMESTAMP``) are stored as naive UTC, the
         warehouse's convention, so the table's types do not depend on the engine.
@@ -338,10 +375,10 @@ class DuckDBEngine(dg.ConfigurableResource):
             pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) else f
             for f in rows.schema
         ]
-        con.register("_computed", rows.cast(pa.schema(naive)))
-        con.execute("CREATE OR REPLACE TEMP TABLE _result AS SELECT * FROM _computed")
-        con.unregister("_computed")
-        return self._commit_result(con, definition, partition, input_rows)
+        con.register("_result", rows.cast(pa.schema(naive)))
+        written = self._commit_result(con, definition, partition, input_rows)
+        con.unregister("_result")
+        return written
 
     def _commit_result(
         self,
@@ -350,20 +387,16 @@ class DuckDBEngine(dg.ConfigurableResource):
         partition: dt.date,
         input_rows: dict[str, int],
     ) -> TableWrite:
-        """Replace the partition of ``definition``'s table with the temp table ``_result``.
+        """Replace the partition of ``definition``'s table with the rows of ``_result`` (a view, a
+        temporary table or registered Arrow rows), read once.
 
-        Runs inside the caller's open transaction (:meth:`transaction`): nothing here commits.
+        Runs inside the caller's open transaction (:meth:`transaction`): nothing here commits. The
+        rows are written first and checked after: when some are not of the partition (the count
+        written there falls short of the count inserted), it raises and the caller's rollback
+        leaves every table as it was.
         """
         table = _identifier(definition.name)
         column = _identifier(definition.partition_column or "")
-        foreign = con.execute(
-            f"SELECT count(*) FROM _result WHERE {column} IS DISTINCT FROM ?", [partition]
-        ).fetchone()[0]
-        if foreign:
-            raise ValueError(
-                f"{table}: {foreign} rows of the result are not in partition {partition} "
-                f"(column {column}); the SQL must only produce rows of its own partition"
-            )
         columns = [Column(n, t) for n, t, *_ in con.execute("DESCRIBE _result").fetchall()]
         replaced = 0
         if self._table_exists(con, table):
@@ -373,16 +406,20 @@ class DuckDBEngine(dg.ConfigurableResource):
         if self._table_exists(con, table):
             deleted = con.execute(f"DELETE FROM main.{table} WHERE {column} = ?", [partition])
             replaced = deleted.fetchone()[0]
-            con.execute(f"INSERT INTO main.{table} SELECT * FROM _result")
+            inserted = con.execute(f"INSERT INTO main.{table} SELECT * FROM _result").fetchone()[0]
         else:
-            con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result")
+            inserted = con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM _result").fetchone()[0]
         # rows and an order-independent hash of their content: the partition's data version
         written = con.execute(
             f"SELECT count(*), coalesce(sum(hash(r)), 0) FROM main.{table} AS r WHERE {column} = ?",
             [partition],
         )
-        rows, content_hash = written.fetchone()
-        con.execute("DROP TABLE _result")
+        rows, content_hash = written.fetchall()[0]  # fetched to the end: the connection is free
+        if inserted != rows:
+            raise ValueError(
+                f"{table}: {inserted - rows} rows of the result are not in partition {partition} "
+                f"(column {column}); the SQL must only produce rows of its own partition"
+            )
         return TableWrite(
             table=table,
             rows=rows,

@@ -1,5 +1,5 @@
 """Feature checks, per day: header-driven keys, no label leakage (the day's rows against whole
-sessions recomputed in pandas from the raw lake events, apart from the feature SQL), the class
+sessions recomputed in DuckDB SQL from the raw lake Parquet, apart from the feature SQL), the class
 balance, and columns that carry no information.
 """
 
@@ -11,7 +11,7 @@ from platform_assets.layers.common.checks import CheckRun, check, checks_step, o
 from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.features.assets import SESSION_FEATURES
-from platform_assets.layers.features.leakage import EVENT_COLUMNS, HISTORY_DAYS, event_window, leaking_rows
+from platform_assets.layers.features.leakage import HISTORY_DAYS, event_window, find_leaks
 from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
 from platform_assets.sql import load
@@ -26,7 +26,7 @@ VARYING_COLUMNS = tuple(c for c in FEATURE_SPEC.features if c not in FEATURE_SPE
     "no_label_leakage",
     blocking=True,
     description="Every row is one whole session, on the day it began, known at its start: the "
-    "sessions are recomputed in pandas from the raw lake events (all events of a session id, "
+    "sessions are recomputed in DuckDB SQL from the raw lake events (all events of a session id, "
     "after midnight included), apart from the feature SQL; each row must be a session begun that "
     "day, with its first event's time, entry and visitor, the whole session's conversion as label, "
     f"and a history of exactly the visitor's non-bot sessions begun in the {HISTORY_DAYS} days "
@@ -34,20 +34,18 @@ VARYING_COLUMNS = tuple(c for c in FEATURE_SPEC.features if c not in FEATURE_SPE
 )
 def no_label_leakage(run: CheckRun, day: str) -> dg.AssetCheckResult:
     date = dt.date.fromisoformat(day)
-    features = run.warehouse(f"SELECT * FROM {partition_rows(FEATURES_SQL)}", [day])
     first, last = event_window(date)
-    columns = ", ".join(identifier(c) for c in EVENT_COLUMNS)
-    source = parquet_source(run.engine.layout.days_fragments(first, last), EVENT_TYPES)
-    events = run.lake(f"SELECT {columns} FROM {source}")
-    rows = leaking_rows(features, events, date)
+    events = parquet_source(run.engine.layout.days_fragments(first, last), EVENT_TYPES)
+    leaks = find_leaks(run.warehouse, partition_rows(FEATURES_SQL), events, date, [day])
+    rows = leaks.rows
     kinds = rows["problem"].str.split("; ").explode().value_counts() if len(rows) else {}
     rows["offending"] = len(rows)
     return offender_result(
         rows.head(5),
         "leaking_rows",
         "{count} feature rows disagree with the whole sessions of the lake events",
-        rows=len(features),
-        lake_events=len(events),
+        rows=leaks.feature_rows,
+        lake_events=leaks.lake_events,
         problems=dg.MetadataValue.json({str(k): int(n) for k, n in dict(kinds).items()}),
     )
 

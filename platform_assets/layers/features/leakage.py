@@ -1,5 +1,5 @@
-"""What a day's feature rows must be, recomputed from the raw lake events in pandas, apart from the
-feature SQL (no mart, no SQL join): the check ``no_label_leakage`` compares the two.
+"""What a day's feature rows must be, recomputed in DuckDB SQL from the raw lake events, apart from
+the feature SQL (no mart, no feature view): the check ``no_label_leakage`` compares the two.
 
 A session is all lake events with its id, whichever days they fall on. Its first event (by ts,
 source file and line, the tie-break the marts use) gives its start, visitor, entry type and bot
@@ -7,14 +7,21 @@ flag; its last event its end; it converted when any of its purchases was answere
 feature row of day D must be a session that began on D, with that entry and that label; its
 history may count only the visitor's non-bot sessions begun in the 28 days before D or on D that
 had ENDED before it started.
+
+The sessions are one GROUP BY over the lake Parquet, so the events never leave DuckDB: only the
+offending rows (a subset of the day's rows) and two counts come back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import numpy as np
+import duckdb
 import pandas as pd
+
+from platform_assets.lib.layout import sql_string
 
 # The feature table's contract (sql/features/session_features.sql, its header): a history window
 # of 28 days before the target's day, and sessions seen up to the end of the day after their start.
@@ -31,6 +38,146 @@ EVENT_COLUMNS = (
     "source_file",
     "source_line",
 )
+# One query and its parameters in, a frame out (CheckRun.warehouse, or a connection's execute).
+Query = Callable[[str, Sequence], pd.DataFrame]
+
+# Each problem, in the order it is reported within a row, with when it holds. ``f`` is the feature
+# row, ``s`` the lake session of its id (NULL columns when none), ``h`` its recomputed history.
+# A comparison with a NULL side counts as a difference (``coalesce(..., true)``), an ordering with
+# a NULL side does not: as the pandas comparisons of the first version of this check did.
+_ROW_PROBLEMS = (
+    ("no such session in the lake events", "s.session_id IS NULL"),
+    (
+        "not the session's first day (a later part of it)",
+        "s.session_id IS NOT NULL AND coalesce(CAST(s.session_start AS DATE) <> {day}, true)",
+    ),
+    (
+        "session_start is not the first event",
+        "s.session_id IS NOT NULL AND coalesce(f.session_start <> s.session_start, true)",
+    ),
+    (
+        "entry is not the first event",
+        "s.session_id IS NOT NULL AND coalesce(f.entry_event_type <> s.entry_event_type, true)",
+    ),
+    (
+        "visitor is not the first event's",
+        "s.session_id IS NOT NULL AND coalesce(f.visitor_id <> s.visitor_id, true)",
+    ),
+    ("a bot session", "s.session_id IS NOT NULL AND s.is_bot"),
+    (
+        "label is not the whole session's conversion",
+        "s.session_id IS NOT NULL AND coalesce(f.label <> CAST(s.converted AS INTEGER), true)",
+    ),
+    ("hour_of_day is not the start's", "coalesce(f.hour_of_day <> hour(f.session_start), true)"),
+    ("history counts sessions not ended at the start", "coalesce(f.prior_sessions_28d > h.ended, false)"),
+    ("history misses sessions ended before the start", "coalesce(f.prior_sessions_28d < h.ended, false)"),
+    ("prior_conversions_28d differs", "coalesce(f.prior_conversions_28d <> h.conversions, true)"),
+    ("page views of unended sessions", "coalesce(f.prior_page_views_28d > h.page_views, false)"),
+    (
+        "days_since_prior_session is not from the latest ended session",  # to the millisecond
+        "(f.days_since IS NULL) <> (h.expected_days IS NULL) "
+        "OR coalesce(abs(f.days_since - h.expected_days) * 86400000 > 1, false)",
+    ),
+)
+MISSING_ROW = "a session begun that day has no feature row"
+
+_SQL = """
+WITH events AS (
+    SELECT ts, session_id, visitor_id, event_type, status, device, source_file, source_line
+    FROM {events}
+),
+sessions AS MATERIALIZED (
+    -- every session id of the window, whole: the first event (ts, file, line) gives the entry
+    SELECT
+        session_id, session_start, session_end, entry.visitor_id AS visitor_id,
+        coalesce(entry.event_type, 'unknown') AS entry_event_type,
+        coalesce(entry.device = 'bot', false) AS is_bot,
+        converted, page_views
+    FROM (
+        SELECT
+            session_id,
+            min(ts) AS session_start,
+            max(ts) AS session_end,
+            arg_min(
+                {{'visitor_id': visitor_id, 'event_type': event_type, 'device': device}},
+                {{'ts': ts, 'file': source_file, 'line': source_line}}
+            ) AS entry,
+            coalesce(bool_or(event_type = 'purchase' AND status < 400), false) AS converted,
+            count_if(event_type IS NULL OR event_type NOT IN ('static', 'api')) AS page_views
+        FROM events
+        WHERE session_id IS NOT NULL
+        GROUP BY session_id
+    )
+),
+features AS MATERIALIZED (
+    SELECT
+        session_id, visitor_id, session_start, entry_event_type, hour_of_day, label,
+        prior_sessions_28d, prior_conversions_28d, prior_page_views_28d,
+        nullif(CAST(days_since_prior_session AS DOUBLE), 'NaN'::DOUBLE) AS days_since
+    FROM {features}
+),
+ended AS (
+    -- per feature row, the visitor's non-bot sessions begun in the window that ended before it
+    SELECT
+        f.session_id,
+        count(*) AS ended,
+        sum(CAST(w.converted AS INTEGER)) AS conversions,
+        sum(w.page_views) AS page_views,
+        max(w.session_end) AS latest_end
+    FROM features AS f
+    JOIN sessions AS w ON w.visitor_id = f.visitor_id
+    WHERE NOT w.is_bot
+      AND CAST(w.session_start AS DATE) BETWEEN {first_day} AND {day}
+      AND w.session_end < f.session_start
+    GROUP BY f.session_id
+),
+checked AS (
+    SELECT
+        f.session_id,
+        f.session_start,
+        s.session_start AS first_event,
+        f.label,
+        s.converted,
+        f.prior_sessions_28d,
+        h.ended AS ended_before,
+        list_filter([{problems}], lambda p: p IS NOT NULL) AS problems
+    FROM features AS f
+    LEFT JOIN sessions AS s ON s.session_id = f.session_id
+    LEFT JOIN (
+        SELECT
+            f.session_id,
+            coalesce(e.ended, 0) AS ended,
+            coalesce(e.conversions, 0) AS conversions,
+            coalesce(e.page_views, 0) AS page_views,
+            date_diff('microsecond', e.latest_end, f.session_start) / 86400000000 AS expected_days
+        FROM features AS f
+        LEFT JOIN ended AS e ON e.session_id = f.session_id
+    ) AS h ON h.session_id = f.session_id
+    UNION ALL
+    SELECT
+        s.session_id, NULL, s.session_start, NULL, s.converted, NULL, NULL, [{missing}]
+    FROM sessions AS s
+    WHERE NOT s.is_bot
+      AND CAST(s.session_start AS DATE) = {day}
+      AND s.session_id NOT IN (SELECT session_id FROM features WHERE session_id IS NOT NULL)
+)
+SELECT
+    session_id, session_start, first_event, label, converted, prior_sessions_28d, ended_before,
+    array_to_string(problems, '; ') AS problem
+FROM checked
+WHERE len(problems) > 0
+ORDER BY session_id
+"""
+
+
+@dataclass(frozen=True)
+class Leaks:
+    """The offending rows (one per session id, sorted, with its ``problem``: the problems joined
+    by '; '), how many feature rows were checked and how many lake events were read."""
+
+    rows: pd.DataFrame
+    feature_rows: int
+    lake_events: int
 
 
 def event_window(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -39,96 +186,48 @@ def event_window(day: dt.date) -> tuple[dt.date, dt.date]:
     return day - dt.timedelta(days=HISTORY_DAYS + 1), day + dt.timedelta(days=LOOKAHEAD_DAYS)
 
 
-def whole_sessions(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per session id of ``events`` (index session_id): start, end, visitor_id,
-    entry_event_type, is_bot, converted (bool), page_views."""
-    ordered = events.sort_values(["ts", "source_file", "source_line"], kind="stable")
-    by_session = ordered.groupby("session_id", sort=True)
-    entry = ordered.drop_duplicates("session_id", keep="first").set_index("session_id").sort_index()
-    accepted_purchase = (ordered["event_type"] == "purchase") & (ordered["status"] < 400)
-    page_view = ~ordered["event_type"].isin(["static", "api"])
-    return pd.DataFrame(
-        {
-            "start": entry["ts"],
-            "end": by_session["ts"].max(),
-            "visitor_id": entry["visitor_id"],
-            "entry_event_type": entry["event_type"].fillna("unknown"),
-            "is_bot": entry["device"].eq("bot"),
-            "converted": accepted_purchase.groupby(ordered["session_id"]).any(),
-            "page_views": page_view.groupby(ordered["session_id"]).sum(),
-        }
+def _date(day: dt.date) -> str:
+    return f"DATE '{dt.date(day.year, day.month, day.day).isoformat()}'"
+
+
+def leaks_query(features: str, events: str, day: dt.date) -> str:
+    """The SQL of the offending rows: ``features`` is a relation of the day's feature rows (it may
+    hold query parameters: it appears once), ``events`` one of the lake events of
+    :func:`event_window` (at least :data:`EVENT_COLUMNS`)."""
+    problems = ", ".join(
+        f"CASE WHEN {when.format(day=_date(day))} THEN {sql_string(text)} END" for text, when in _ROW_PROBLEMS
     )
+    return _SQL.format(
+        events=events,
+        features=features,
+        day=_date(day),
+        first_day=_date(day - dt.timedelta(days=HISTORY_DAYS)),
+        problems=problems,
+        missing=sql_string(MISSING_ROW),
+    )
+
+
+def find_leaks(query: Query, features: str, events: str, day: dt.date, params: Sequence = ()) -> Leaks:
+    """Run :func:`leaks_query` through ``query`` (``params`` are those of ``features``): the
+    recomputation and the comparison stay in DuckDB; the offending rows and two counts come back."""
+    rows = query(leaks_query(features, events, day), list(params))
+    counts = query(
+        f"SELECT (SELECT count(*) FROM {features}) AS feature_rows, "
+        f"(SELECT count(*) FROM {events}) AS lake_events",
+        list(params),
+    ).iloc[0]
+    return Leaks(rows, int(counts["feature_rows"]), int(counts["lake_events"]))
 
 
 def leaking_rows(features: pd.DataFrame, events: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """The feature rows of ``day`` (and the day's sessions without one) that disagree with the
-    whole sessions of ``events`` (the lake days of :func:`event_window`), one row each with its
-    ``problem``; empty when every row is what was knowable at its session's start."""
-    sessions = whole_sessions(events)
-    humans = sessions[~sessions["is_bot"]]
-    started = humans["start"].dt.date
-    problems: dict[str, list[str]] = {}
-
-    def flag(index: pd.Index, where: pd.Series | np.ndarray, problem: str) -> None:
-        """Record ``problem`` for the session ids of ``index`` where ``where`` holds."""
-        for session_id in index[np.asarray(where, dtype=bool)]:
-            problems.setdefault(session_id, []).append(problem)
-
-    rows = features.set_index("session_id")
-    known = rows.index.intersection(sessions.index)
-    unknown = rows.index.difference(sessions.index)
-    flag(unknown, np.ones(len(unknown)), "no such session in the lake events")
-    own, mine = sessions.loc[known], rows.loc[known]
-    flag(known, own["start"].dt.date != day, "not the session's first day (a later part of it)")
-    flag(known, mine["session_start"] != own["start"], "session_start is not the first event")
-    flag(known, mine["entry_event_type"] != own["entry_event_type"], "entry is not the first event")
-    flag(known, mine["visitor_id"] != own["visitor_id"], "visitor is not the first event's")
-    flag(known, own["is_bot"], "a bot session")
-    flag(known, mine["label"] != own["converted"].astype(int), "label is not the whole session's conversion")
-    flag(rows.index, rows["hour_of_day"] != rows["session_start"].dt.hour, "hour_of_day is not the start's")
-    missing = humans.index[(started == day).to_numpy()].difference(rows.index)
-    flag(missing, np.ones(len(missing)), "a session begun that day has no feature row")
-
-    # The visitor's history: non-bot sessions begun in the window that ended before the start.
-    first_day = day - dt.timedelta(days=HISTORY_DAYS)
-    window = humans[(started >= first_day) & (started <= day)]
-    pairs = rows.reset_index()[["session_id", "visitor_id", "session_start"]].merge(
-        window[["visitor_id", "end", "converted", "page_views"]], on="visitor_id"
-    )
-    pairs = pairs[pairs["end"] < pairs["session_start"]]
-    ended = pairs.groupby("session_id").agg(
-        ended=("end", "size"),
-        conversions=("converted", "sum"),
-        page_views=("page_views", "sum"),
-        latest_end=("end", "max"),
-    )
-    ended = ended.reindex(rows.index)
-    counts = ["ended", "conversions", "page_views"]
-    ended[counts] = ended[counts].fillna(0)
-    prior = rows["prior_sessions_28d"]
-    flag(rows.index, prior > ended["ended"], "history counts sessions not ended at the start")
-    flag(rows.index, prior < ended["ended"], "history misses sessions ended before the start")
-    flag(rows.index, rows["prior_conversions_28d"] != ended["conversions"], "prior_conversions_28d differs")
-    flag(rows.index, rows["prior_page_views_28d"] > ended["page_views"], "page views of unended sessions")
-    since = rows["days_since_prior_session"]
-    expected_days = (rows["session_start"] - ended["latest_end"]) / np.timedelta64(1, "D")
-    differs = since.isna() != expected_days.isna()
-    differs |= ((since - expected_days).abs() * 86_400_000 > 1).fillna(False)  # whole milliseconds
-    flag(rows.index, differs, "days_since_prior_session is not from the latest ended session")
-
-    if not problems:
-        return pd.DataFrame(columns=["session_id", "problem"])
-    offending = pd.Index(sorted(problems), name="session_id")
-    report = pd.DataFrame(
-        {
-            "session_start": rows["session_start"].reindex(offending),
-            "first_event": sessions["start"].reindex(offending),
-            "label": rows["label"].reindex(offending),
-            "converted": sessions["converted"].reindex(offending),
-            "prior_sessions_28d": rows["prior_sessions_28d"].reindex(offending),
-            "ended_before": ended["ended"].reindex(offending),
-            "problem": ["; ".join(problems[s]) for s in offending],
-        },
-        index=offending,
-    )
-    return report.reset_index()
+    """:func:`find_leaks` on frames (hand-made rows and events) in a private DuckDB: the feature rows
+    of ``day`` (and the day's sessions without one) that disagree with the whole sessions of
+    ``events``, one row each with its ``problem``; empty when all was knowable at the start."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("leak_features", features)
+        con.register("leak_events", events)
+        leaks = find_leaks(
+            lambda sql, params: con.execute(sql, params).df(), "leak_features", "leak_events", day
+        )
+    return leaks.rows
