@@ -24,17 +24,11 @@ import duckdb
 import pytest
 
 from platform_assets_tests.browser import artifacts_dir, browser, chromium_path
-from platform_assets_tests.dagster_dev import free_port, graphql, serving, stop_process_group
+from platform_assets_tests.dagster_dev import free_port, graphql, serving
 
 pytestmark = pytest.mark.e2e
 
 MARTS = ("daily_traffic", "sessions", "user_activity", "funnel")
-
-
-def _printed_command(stdout: str, marker: str) -> list[str]:
-    """The command the demo printed after ``marker`` (on the same line or the next)."""
-    tail = stdout.split(marker, 1)[1].lstrip(": \n")
-    return shlex.split(tail.splitlines()[0])
 
 
 def _environment_and_argv(words: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -47,7 +41,7 @@ def _environment_and_argv(words: list[str]) -> tuple[dict[str, str], list[str]]:
 
 @pytest.fixture(scope="module")
 def first_hour(tmp_path_factory):
-    """The demo in a fresh data directory, then its report server and ``dagster dev``, as printed."""
+    """The demo in a fresh data directory, then the ``platform-assets ui`` command it prints."""
     chromium_path()  # skip early (before the slow demo) when no browser is available
     root = tmp_path_factory.mktemp("first_hour")
     data_dir = root / "data"
@@ -63,35 +57,24 @@ def first_hour(tmp_path_factory):
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
 
-    elsewhere = root / "elsewhere"  # the printed commands work from any directory
+    elsewhere = root / "elsewhere"  # the printed command works from any directory
     elsewhere.mkdir()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "DAGSTER_"))}
-    report_env, report_argv = _environment_and_argv(_printed_command(demo.stdout, "behind the UI's links"))
-    reports = subprocess.Popen(
-        report_argv,
-        cwd=elsewhere,
-        env={**clean, **report_env},
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "reports.log", "wb"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
-    )
-    try:
-        _wait_for(reports_url + "/", reports)
-        browse_env, browse_argv = _environment_and_argv(_printed_command(demo.stdout, "browse them"))
-        port = free_port()
-        browse_argv[browse_argv.index("--port") + 1] = str(port)
-        with serving(
-            browse_argv, {**clean, **browse_env}, elsewhere, port, root / "dagster_dev.log"
-        ) as server:
-            yield {
-                "data_dir": data_dir,
-                "reports_url": reports_url,
-                "port": server.port,
-                "browse_env": browse_env,
-                "artifacts": artifacts_dir(root / "screenshots"),
-            }
-    finally:
-        stop_process_group(reports)
+    # the demo's last line: `PLATFORM_DATA_DIR=... DAGSTER_HOME=... .../platform-assets ui`
+    browse_env, browse_argv = _environment_and_argv(shlex.split(demo.stdout.strip().splitlines()[-1]))
+    port = free_port()
+    log = root / "ui.log"
+    with serving(
+        [*browse_argv, "--port", str(port)], {**clean, **browse_env}, elsewhere, port, log
+    ) as server:
+        yield {
+            "data_dir": data_dir,
+            "reports_url": reports_url,
+            "port": server.port,
+            "browse_env": browse_env,
+            "log": log,
+            "artifacts": artifacts_dir(root / "screenshots"),
+        }
 
 
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -117,6 +100,10 @@ def test_the_printed_command_names_the_instance_in_the_data_directory(first_hour
     assert Path(env["DAGSTER_HOME"]) == first_hour["data_dir"].resolve() / "dagster_home"
     assert env["PLATFORM_REPORTS_URL"] == first_hour["reports_url"]
     assert env["PLATFORM_PARTITIONS_START"]
+    with urllib.request.urlopen(first_hour["reports_url"] + "/", timeout=10) as index:
+        assert index.status == 200  # the same command serves the reports
+    # Dagster's notice that `dagster dev` is superseded is the one warning filtered
+    assert "Warning" not in first_hour["log"].read_text(errors="replace")
 
 
 def test_the_asset_graph_shows_the_marts_mostly_materialized(first_hour):

@@ -6,6 +6,7 @@ Commands:
     register-files  add landed files as log_files partitions (for `dagster asset materialize`)
     models          list registered model versions; promote one or roll back the champion
     reports         serve the monitoring reports and their index (links in the UI point here)
+    ui              the Dagster UI (dagster dev) and the reports together, for the data directory
 
 Each command lives in a ``_cmd_*`` function that imports what it needs, so ``--help`` and argument
 errors stay fast.
@@ -464,6 +465,36 @@ def _add_reports(commands: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=_cmd_reports_serve)
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from platform_assets.cli.ui import run_ui
+
+    settings = _settings()
+    data_dir = _existing_data_dir(settings)
+    try:
+        return run_ui(data_dir, settings.reports_url, args.host, args.port)
+    except OSError as error:
+        raise CommandError(
+            f"cannot serve the reports on {args.host}: {error.strerror or error}; stop what uses the "
+            "port of PLATFORM_REPORTS_URL or set PLATFORM_REPORTS_URL to another one"
+        ) from None
+
+
+def _add_ui(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "ui",
+        formatter_class=_HelpFormatter,
+        help="the Dagster UI and the monitoring reports of the data directory, until Ctrl-C",
+        description=(
+            "`dagster dev` (webserver and daemon: sensors run) on the platform's code location with "
+            "the instance every command uses (DAGSTER_HOME, else PLATFORM_DATA_DIR/dagster_home), "
+            "and the reports the UI links to, served where PLATFORM_REPORTS_URL points."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (another one shows the UI to others)")
+    p.add_argument("--port", type=_bounded(int, 1, 65535), default=3000, help="port of the Dagster UI")
+    p.set_defaults(handler=_cmd_ui)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
@@ -477,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_register_files(commands)
     _add_models(commands)
     _add_reports(commands)
+    _add_ui(commands)
     return parser
 
 

@@ -23,8 +23,7 @@ import dagster as dg
 
 from platform_assets.cli.instance import platform_instance
 from platform_assets.cli.progress import StageProgress
-from platform_assets.cli.reports import serve_command
-from platform_assets.cli.runs import CODE_LOCATION, JobRunner, RunFailed
+from platform_assets.cli.runs import JobRunner, RunFailed
 from platform_assets.definitions import build_definitions
 from platform_assets.layers.common.names import (
     BUILD_DAY_JOB,
@@ -321,28 +320,17 @@ def run_demo(
 def browse_command(
     data_dir: Path, dagster_home: Path, partitions_start: str = "", reports_url: str = DEFAULT_REPORTS_URL
 ) -> str:
-    """The ``dagster dev`` command that shows the demo's runs, as it works from any directory: the
-    environment it needs (with the demo's first daily partition and a report address other than
-    the default, when given), the ``dagster`` of this Python's environment, the package by module."""
-    dagster = Path(sys.executable).with_name("dagster")
-    start = [f"PLATFORM_PARTITIONS_START={partitions_start}"] if partitions_start else []
+    """The command that shows the demo's runs and reports (``platform-assets ui``: the Dagster UI
+    and the report server), as it works from any directory: the environment it needs (with the
+    demo's first daily partition and a report address other than the default, when given) and the
+    ``platform-assets`` of this Python's environment."""
+    executable = Path(sys.executable).with_name("platform-assets")
+    env = [f"PLATFORM_DATA_DIR={data_dir}", f"DAGSTER_HOME={dagster_home}"]
+    if partitions_start:
+        env.append(f"PLATFORM_PARTITIONS_START={partitions_start}")
     if reports_url != DEFAULT_REPORTS_URL:
-        start.append(f"PLATFORM_REPORTS_URL={reports_url}")
-    return shlex.join(
-        [
-            f"PLATFORM_DATA_DIR={data_dir}",
-            f"DAGSTER_HOME={dagster_home}",
-            *start,
-            str(dagster),
-            "dev",
-            "-m",
-            CODE_LOCATION,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "3000",
-        ]
-    )
+        env.append(f"PLATFORM_REPORTS_URL={reports_url}")
+    return shlex.join([*env, str(executable), "ui"])
 
 
 def format_report(report: DemoReport) -> str:
@@ -402,13 +390,10 @@ def format_report(report: DemoReport) -> str:
             f"  drift      {day} vs the new champion: share {d.get('drift_share', 0):.2f} "
             f"({'DRIFT' if d.get('dataset_drift') else 'no drift'})"
         )
-    lines.append(
-        f"  reports    the Evidently reports behind the UI's links: {serve_command(root, report.reports_url)}"
-    )
     rate = report.lines / report.seconds if report.seconds else 0.0
     browse = browse_command(root, report.dagster_home, report.partitions_start, report.reports_url)
     lines.append(
         f"  {report.runs} Dagster runs in {report.seconds:.1f} s ({rate:,.0f} lines/s end to end); "
-        f"browse them:\n  {browse}"
+        f"browse them and the Evidently reports in the UI (Ctrl-C stops it):\n  {browse}"
     )
     return "\n".join(lines)
