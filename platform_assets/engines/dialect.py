@@ -10,6 +10,7 @@ from __future__ import annotations
 from platform_assets.lib.log_formats import (
     CLF_FIELDS,
     CLF_PATTERN,
+    CLF_PLAIN_PATTERN,
     CLF_TIME_FORMAT_JAVA,
     CLF_TIME_FORMAT_STRPTIME,
     JSON_EVENT_FIELDS,
@@ -20,6 +21,28 @@ from platform_assets.lib.log_formats import (
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+# parse_clf of a plain-shape line (CLF_PLAIN_PATTERN): split once on quotes (q) and the part before
+# the request once on spaces (w), instead of filling 11 regex groups (2.1 against 3.2 CPU s per 1M
+# lines; the same struct on 1M generated and 10,000 real lines). q: [host ident user [time] ,
+# request, ' status bytes ', referrer, ' ', user agent, trailing...]; each lambda over a
+# one-element list binds a value once. The trailing field keeps its quotes, as the regex's group.
+_SPLIT_PLAIN_CLF = """list_transform([string_split(s, '"')], lambda q:
+  list_transform([string_split(q[1], ' ')], lambda w:
+  list_transform([split_part(q[3], ' ', 3)], lambda b: struct_pack(
+    host := w[1], ident := w[2], authuser := w[3],
+    time := substr(q[1], length(w[1]) + length(w[2]) + length(w[3]) + 5,
+                   length(q[1]) - length(w[1]) - length(w[2]) - length(w[3]) - 6),
+    request := q[2], status := substr(q[3], 2, 3), bytes := b,
+    combined := CASE WHEN len(q) >= 7 THEN ' ' ELSE '' END,
+    referrer := CASE WHEN len(q) >= 7 THEN q[4] ELSE '' END,
+    user_agent := CASE WHEN len(q) >= 7 THEN q[6] ELSE '' END,
+    "trailing" := CASE len(q)
+      WHEN 3 THEN substr(q[3], 6 + length(b))
+      WHEN 5 THEN substr(q[3], 6 + length(b)) || '"' || q[4] || '"'
+      WHEN 7 THEN q[7]
+      ELSE q[7] || '"' || q[8] || '"' END))[1])[1])[1]"""
 
 
 def duckdb_prelude() -> list[str]:
@@ -40,8 +63,10 @@ def duckdb_prelude() -> list[str]:
         # not try(): try() evaluates row by row and made parsing 3x slower.
         "CREATE OR REPLACE TEMP MACRO parse_event_json(s) AS "
         f"(CASE WHEN json_valid(s) THEN from_json(s, {_sql_string(json_struct)}) END)",
+        # plain-shape lines split, every other line by the full pattern (same struct either way)
         "CREATE OR REPLACE TEMP MACRO parse_clf(s) AS "
-        f"regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names})",
+        f"CASE WHEN regexp_full_match(s, {_sql_string(CLF_PLAIN_PATTERN)}) THEN {_SPLIT_PLAIN_CLF} "
+        f"ELSE regexp_extract(s, {_sql_string(CLF_PATTERN)}, {clf_names}) END",
         "CREATE OR REPLACE TEMP MACRO parse_request(s) AS "
         f"regexp_extract(s, {_sql_string(REQUEST_PATTERN)}, {request_names})",
         # timestamp strings -> naive UTC TIMESTAMP, NULL when unparseable
