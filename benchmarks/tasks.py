@@ -71,21 +71,40 @@ def _definitions(data_dir: str, extra_jobs: tuple = ()):
     return dg.Definitions.merge(defs, dg.Definitions(jobs=list(extra_jobs))) if extra_jobs else defs
 
 
-def _run_job(defs, job: str, instance, partition: str):
-    """Execute one job in-process; raise with the step errors when it fails."""
+def _run_job(defs, job: str, instance, partition: str, last: str | None = None):
+    """Execute one job in-process (over the partitions ``partition``..``last`` when ``last`` is
+    another one); raise with the step errors when it fails."""
     import dagster as dg
 
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, raise_on_error=False
-    )
+    from platform_assets.layers.common.names import RANGE_END_TAG, RANGE_START_TAG
+
+    if last and last != partition:
+        where = {"tags": {RANGE_START_TAG: partition, RANGE_END_TAG: last}}
+    else:
+        where = {"partition_key": partition}
+    result = defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **where)
     if not result.success:
         errors = [
             e.event_specific_data.error.message.strip()
             for e in result.all_events
             if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.event_specific_data.error
         ]
-        raise RuntimeError(f"{job} [{partition}] failed: {'; '.join(errors) or 'see the run log'}")
+        failed_checks = [
+            f"{e.asset_key.to_user_string()}:{e.check_name}"
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        ]
+        span = partition + (f"..{last}" if last and last != partition else "")
+        raise RuntimeError(f"{job} [{span}] failed: {'; '.join(errors + failed_checks) or 'see the run log'}")
     return result
+
+
+def _lake_days(result) -> list[str]:
+    """The UTC days an ingest run's file touched (its ``lake/events`` metadata)."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == "lake/events":
+            return list(event.materialization.metadata["days"].value)
+    return []
 
 
 def _lake_events(result) -> int:
@@ -406,7 +425,11 @@ def pandas_daily_traffic(data_dir: str, lake: dict, day: str) -> TaskGen:
 
 
 def _ingest_then_build(data_dir: str, file: dict, day: str) -> TaskGen:
-    """Land the file; the timed operation runs the ingest_log_file and build_day jobs in-process."""
+    """Land the file; the timed operation runs the ingest_log_file and build_day jobs in-process.
+
+    build_day runs over every day the file touched (``day`` and, say, the day before, when late
+    events of it are in the file), as the lake-days sensor asks: a day's features read the earlier
+    days' sessions, and their leakage check fails on a day whose sessions were not rebuilt."""
     import dagster as dg
 
     key = _land(file, data_dir)
@@ -415,9 +438,9 @@ def _ingest_then_build(data_dir: str, file: dict, day: str) -> TaskGen:
         instance.add_dynamic_partitions("log_files", [key])
 
         def run() -> dict:
-            _run_job(defs, "ingest_log_file", instance, key)
-            _run_job(defs, "build_day", instance, day)
-            return {"events": file["lines"], "bytes": file["bytes"]}
+            days = _lake_days(_run_job(defs, "ingest_log_file", instance, key)) or [day]
+            _run_job(defs, "build_day", instance, min(days), max(days))
+            return {"events": file["lines"], "bytes": file["bytes"], "days_built": len(days)}
 
         yield run
 
