@@ -122,6 +122,18 @@ def _measurement_cells(m: Measurement) -> list[str]:
     ]
 
 
+def _missed(v: Verdict, measured: Callable[[Variant], Measurement]) -> str:
+    """One missed target, in words, with the figure that missed it."""
+    c, subject = v.comparison, measured(v.comparison.subject)
+    if c.metric == "seconds":
+        figure = f"vs {c.baseline.name} ({_fmt(v.ratio)}x"
+    elif c.metric == "cpu_per_wall":
+        figure = f"CPU/wall ({_fmt(_cpu_per_wall(subject))}"
+    else:
+        figure = f"peak RSS ({_fmt(subject.peak_rss_mb, 0)} MB"
+    return f"{_label(c.subject)} {figure}, target {c.target_text})"
+
+
 def _cpu_per_wall(m: Measurement) -> float | None:
     """CPU seconds over wall seconds of the timed operation (median run): 2 is both cores busy."""
     cpu, wall = m.median("cpu_seconds"), m.median()
@@ -189,17 +201,7 @@ def section(
     missed = [v for v in judged if v.result == "MISS"]
     summary = f"**Targets: {len(judged) - len(missed)} of {len(judged)} met.**"
     if missed:
-        summary += (
-            " Missed: "
-            + "; ".join(
-                f"{_label(v.comparison.subject)} vs {v.comparison.baseline.name} "
-                f"({_fmt(v.ratio)}x, target {v.comparison.target_text})"
-                if v.comparison.metric == "seconds"
-                else f"{_label(v.comparison.subject)} peak RSS (target {v.comparison.target_text})"
-                for v in missed
-            )
-            + "."
-        )
+        summary += " Missed: " + "; ".join(_missed(v, measured) for v in missed) + "."
     facts = {**machine, **run}
     table = markdown_table([[k, v] for k, v in facts.items()], ("run", ""))
     return (
