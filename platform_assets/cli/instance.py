@@ -18,9 +18,9 @@ def dagster_home(data_dir: Path) -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").expanduser().resolve()
 
 
-def platform_instance(data_dir: Path) -> tuple[dg.DagsterInstance, Path]:
-    """The persistent instance and its home, created with ``platform_assets/deploy/instance.yaml``
-    (telemetry off, one warehouse writer at a time) when it has no ``dagster.yaml`` yet."""
+def instance_home(data_dir: Path) -> Path:
+    """The instance's home, with ``platform_assets/deploy/instance.yaml`` (telemetry off, one
+    warehouse writer at a time) as its ``dagster.yaml`` when it has none yet."""
     home = dagster_home(data_dir)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -28,4 +28,10 @@ def platform_instance(data_dir: Path) -> tuple[dg.DagsterInstance, Path]:
         config.write_text(
             resources.files("platform_assets").joinpath("deploy", "instance.yaml").read_text("utf-8")
         )
+    return home
+
+
+def platform_instance(data_dir: Path) -> tuple[dg.DagsterInstance, Path]:
+    """The persistent instance and its home (:func:`instance_home`)."""
+    home = instance_home(data_dir)
     return dg.DagsterInstance.from_config(str(home)), home

@@ -11,7 +11,6 @@ PLATFORM_REPORTS_URL, so a web page elsewhere cannot read the reports by rebindi
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import stat
 import sys
@@ -22,7 +21,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from platform_assets.lib.report_index import render_index
-from platform_assets.settings import DEFAULT_REPORTS_URL
 
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json"}
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -162,14 +160,6 @@ def serve(root: Path, host: str, port: int, public_url: str) -> None:
         pass
     finally:
         server.server_close()
-
-
-def serve_command(data_dir: Path, reports_url: str = DEFAULT_REPORTS_URL) -> str:
-    """The command that serves a data directory's reports, as it works from any directory; it
-    carries ``PLATFORM_REPORTS_URL`` when the UI's links point elsewhere than the default."""
-    executable = Path(sys.executable).with_name("platform-assets")
-    url = [f"PLATFORM_REPORTS_URL={reports_url}"] if reports_url != DEFAULT_REPORTS_URL else []
-    return shlex.join([f"PLATFORM_DATA_DIR={data_dir}", *url, str(executable), "reports", "serve"])
 
 
 def _is_loopback(host: str) -> bool:

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from platform_assets.cli.instance import platform_instance
+from platform_assets.cli.instance import instance_home
 from platform_assets.cli.reports import default_port, make_server
 from platform_assets.cli.runs import CODE_LOCATION
 from platform_assets.lib.layout import DataLayout
@@ -47,7 +47,7 @@ def dagster_dev_argv(host: str, port: int) -> list[str]:
 def run_ui(data_dir: Path, reports_url: str, host: str, port: int) -> int:
     """Serve the reports on a thread and run ``dagster dev`` until it stops; its exit code."""
     data_dir = data_dir.resolve()
-    _, home = platform_instance(data_dir)  # creates the instance's dagster.yaml when missing
+    home = instance_home(data_dir)  # dagster dev opens the instance; here only its dagster.yaml
     reports = DataLayout(data_dir).ensure().reports
     reports_port = default_port(reports_url)
     server = make_server(reports, host, reports_port, reports_url)

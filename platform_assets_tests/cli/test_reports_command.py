@@ -3,7 +3,6 @@
 import http.client
 import json
 import os
-import shlex
 import socket
 import threading
 import urllib.request
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets.cli.commands import main
-from platform_assets.cli.reports import make_server, serve_command
+from platform_assets.cli.reports import make_server
 from platform_assets.lib.report_index import Verdict, write_verdict
 from platform_assets.settings import DEFAULT_REPORTS_URL, load_settings
 
@@ -153,19 +152,6 @@ def test_the_command_needs_the_data_directory(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path / "nowhere"))
     assert main(["reports", "serve"]) == 1
     assert "no data directory at" in capsys.readouterr().err
-
-
-def test_the_printed_command_serves_the_data_directory(tmp_path):
-    words = shlex.split(serve_command(tmp_path / "my data"))
-    assert words[0] == f"PLATFORM_DATA_DIR={tmp_path / 'my data'}"
-    assert Path(words[1]).name == "platform-assets" and Path(words[1]).is_absolute()
-    assert words[2:] == ["reports", "serve"]
-
-
-def test_the_printed_command_serves_where_the_links_point():
-    words = shlex.split(serve_command(Path("/data"), "http://127.0.0.1:3911"))
-    assert words[:2] == ["PLATFORM_DATA_DIR=/data", "PLATFORM_REPORTS_URL=http://127.0.0.1:3911"]
-    assert words[3:] == ["reports", "serve"]
 
 
 @pytest.mark.parametrize(
