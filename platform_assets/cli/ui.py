@@ -3,14 +3,15 @@
 Runs ``dagster dev`` (webserver and daemon) on the platform's code location with the instance every
 command uses (``DAGSTER_HOME``, else ``<data dir>/dagster_home``), and serves the reports where the
 UI's links point (``PLATFORM_REPORTS_URL``) from a thread of this process; both bind 127.0.0.1
-unless told otherwise, and Ctrl-C stops both. Dagster says on every start that ``dagster dev`` is
-superseded by ``dg dev``, which needs a project checkout this command does not: that one notice is
-filtered (by its exact text), every other warning shows.
+unless told otherwise, and Ctrl-C (or SIGTERM, SIGHUP) stops both. Dagster says on every start
+that ``dagster dev`` is superseded by ``dg dev``, which needs a project checkout this command does
+not: that one notice is filtered (by its exact text), every other warning shows.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -61,6 +62,15 @@ def run_ui(data_dir: Path, reports_url: str, host: str, port: int) -> int:
     )
     env = {**os.environ, "PLATFORM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
     dagster = subprocess.Popen(dagster_dev_argv(host, port), env=env)
+
+    def stop(_signum: int, _frame: object) -> None:
+        # SIGTERM or a closed terminal: dagster dev gets the SIGINT Ctrl-C would have given it,
+        # rather than outliving this process (with its webserver and daemon still on the port)
+        dagster.send_signal(signal.SIGINT)
+        raise KeyboardInterrupt
+
+    for stopping in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, stop)
     try:
         return dagster.wait()
     except KeyboardInterrupt:  # the terminal sent SIGINT to dagster dev too: let it shut down
