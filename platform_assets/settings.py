@@ -173,6 +173,58 @@ class RetrainSettings:
         return cls(**_numbers(env, cls, "PLATFORM_RETRAIN_", whole="a whole number", number="a number"))
 
 
+MLFLOW_OFF = "off"
+_MLFLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", re.ASCII)
+_MLFLOW_SCHEMES = ("file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """Where training runs and model versions are mirrored in MLflow (``PLATFORM_MLFLOW_*``, used
+    only with the ``mlflow`` extra). An empty ``tracking_uri`` means the embedded store under the
+    data directory (:meth:`locations`); ``off`` turns the mirror off."""
+
+    tracking_uri: str = ""
+    registered_model: str = "conversion"
+    experiment: str = "conversion_model"
+
+    def __post_init__(self) -> None:
+        uri = self.tracking_uri
+        if uri and uri != MLFLOW_OFF and urlsplit(uri).scheme not in _MLFLOW_SCHEMES:
+            raise ValueError(
+                f"PLATFORM_MLFLOW_TRACKING_URI={uri!r}: expected empty (the store under the data "
+                f"directory), {MLFLOW_OFF!r}, or a URI with one of the schemes {', '.join(_MLFLOW_SCHEMES)}"
+            )
+        for name in ("registered_model", "experiment"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _MLFLOW_NAME.fullmatch(value):
+                raise ValueError(
+                    f"PLATFORM_MLFLOW_{name.upper()}={value!r}: expected 1-100 letters, digits, "
+                    "'_', '.' or '-'"
+                )
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracking_uri != MLFLOW_OFF
+
+    def locations(self, data_dir: Path) -> tuple[str, str | None]:
+        """The tracking URI and the artifact location of new experiments: by default a SQLite
+        file and a folder under ``<data_dir>/mlflow/``, beside the platform's other state (None:
+        the tracking server's own artifact store)."""
+        if self.tracking_uri:
+            return self.tracking_uri, None
+        root = Path(data_dir).expanduser().resolve() / "mlflow"
+        return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MlflowSettings:
+        return cls(
+            tracking_uri=env.get("PLATFORM_MLFLOW_TRACKING_URI", "").strip(),
+            registered_model=env.get("PLATFORM_MLFLOW_REGISTERED_MODEL", "").strip() or "conversion",
+            experiment=env.get("PLATFORM_MLFLOW_EXPERIMENT", "").strip() or "conversion_model",
+        )
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where the platform keeps its state, which engine runs SQL, and the limits it applies."""
@@ -195,6 +247,7 @@ class PlatformSettings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
+    mlflow: MlflowSettings = field(default_factory=MlflowSettings)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -260,6 +313,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PlatformSettings:
         quality=QualitySettings.from_env(env),
         freshness=FreshnessSettings.from_env(env),
         retrain=RetrainSettings.from_env(env),
+        mlflow=MlflowSettings.from_env(env),
     )
 
 

@@ -14,6 +14,7 @@ engine's ``auto`` rule, or ``spark_min_rows``).
 """
 
 import hashlib
+import logging
 import shutil
 from contextlib import closing
 from typing import Any
@@ -29,6 +30,8 @@ from platform_assets.layers.common.thresholds import QualityThresholds
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.lib.layout import sql_string, validate_day
 from platform_assets.lib.ml import families
+from platform_assets.lib.ml.mlflow_mirror import SKIPPED, mirror_champion, mirror_training
+from platform_assets.lib.ml.mlflow_session import target_for
 from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, ModelVersion, validate_version
 from platform_assets.lib.ml.promotion import (
     BEATS_BASELINE,
@@ -178,8 +181,23 @@ def conversion_model(
     if not decision.promote:
         store.record_decision(decision.as_record())
     context.log.info(f"trained {version.version}: {decision.reason}")
+    # the platform's registry has committed: MLflow mirrors it (never read back)
+    mirrored = mirror_training(
+        target_for(storage.data_dir),
+        store,
+        version=version.version,
+        result=result,
+        training_data=training_data,
+        decision=decision.as_record(),
+        dagster_run_id=context.run.run_id,
+        reports=storage.layout.reports,
+    )
+    say_mirrored(context.log, mirrored)
     yield dg.MaterializeResult(
-        metadata=challenger_metadata(result, version, accepted, info, decision, policy, training_data)
+        metadata={
+            **challenger_metadata(result, version, accepted, info, decision, policy, training_data),
+            "mlflow": mirrored,
+        }
     )
     for gate in decision.gates:
         yield dg.AssetCheckResult(
@@ -477,10 +495,17 @@ def champion(
     before = store.champion()
     if config.version:
         record = promote_version(
-            store, config.version, config.reason, actor=f"run {context.run.run_id}", force=config.force
+            store,
+            config.version,
+            config.reason,
+            actor=f"run {context.run.run_id}",
+            force=config.force,
+            mirror=False,  # mirrored below, as every other path here
         )
     else:
         record = _promote_challenger(context, store)
+    mirrored = mirror_champion(target_for(storage.data_dir), store)
+    say_mirrored(context.log, mirrored)
     current = store.champion()
     assert current is not None  # promote_version and _promote_challenger set it or raise
     entry = store.entry(current.version)
@@ -498,8 +523,17 @@ def champion(
             "model_sha256": current.sha256,
             "model_path": dg.MetadataValue.path(str(current.model_path)),
             "decision": dg.MetadataValue.json(record),
+            "mlflow": mirrored,
         }
     )
+
+
+def say_mirrored(log: logging.Logger | dg.DagsterLogManager, outcome: str) -> None:
+    """One line about the MLflow mirror: a warning when it was skipped (and why)."""
+    if outcome.startswith(SKIPPED):
+        log.warning(f"mlflow: {outcome}; the platform's registry is unaffected")
+    else:
+        log.info(f"mlflow: {outcome}")
 
 
 def _promote_challenger(context: dg.AssetExecutionContext, store: ModelStore) -> dict:
@@ -523,10 +557,13 @@ def _promote_challenger(context: dg.AssetExecutionContext, store: ModelStore) ->
     return store.set_champion(challenger, decision)
 
 
-def promote_version(store: ModelStore, version: str, reason: str, actor: str, force: bool = False) -> dict:
+def promote_version(
+    store: ModelStore, version: str, reason: str, actor: str, force: bool = False, mirror: bool = True
+) -> dict:
     """Make a named version the champion (a rollback or a manual promotion): it must be registered,
     its files intact, and (unless ``force``) it must have passed its baseline and floor gates; the
-    move is recorded with the reason and who asked."""
+    move is recorded with the reason and who asked. With ``mirror``, MLflow's aliases then follow
+    (``mlflow`` in the returned record says how; a skip is also logged as a warning)."""
     try:
         validate_version(version)
         registered = store.get(version)
@@ -546,7 +583,7 @@ def promote_version(store: ModelStore, version: str, reason: str, actor: str, fo
     older = current is not None and int(version[1:]) < int(current.version[1:])
     action = "rollback" if older else "manual"
     try:
-        return store.set_champion(
+        record = store.set_champion(
             version, {"action": action, "reason": reason.strip(), "by": actor, "forced": bool(force)}
         )
     except ModelIntegrityError as error:
@@ -554,3 +591,9 @@ def promote_version(store: ModelStore, version: str, reason: str, actor: str, fo
             f"cannot make {version} the champion: {error}"
             + (f" (the champion stays {current.version})" if current else "")
         ) from None
+    if not mirror:
+        return record
+    # the store's root is <data dir>/models: MLflow's default store is beside it
+    mirrored = mirror_champion(target_for(store.root.parent), store)
+    say_mirrored(logging.getLogger(__name__), mirrored)
+    return {**record, "mlflow": mirrored}
