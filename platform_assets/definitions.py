@@ -9,6 +9,9 @@ import dagster as dg
 from platform_assets.layers.common.freshness import with_freshness
 from platform_assets.layers.common.jobs import JOBS
 from platform_assets.layers.common.partitions import event_days_from, with_event_days
+from platform_assets.layers.experiments.assets import ab_results, decisions_ingest, deployment
+from platform_assets.layers.experiments.checks import ab_checks, decision_checks, deployment_checks
+from platform_assets.layers.experiments.sensors import build_decision_days_sensor, build_experiment_sensor
 from platform_assets.layers.features.assets import feature_assets
 from platform_assets.layers.features.checks import feature_checks
 from platform_assets.layers.lake.assets import lake_ingest
@@ -68,6 +71,9 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
                         session_predictions,
                         feature_drift,
                         model_performance,
+                        deployment,
+                        decisions_ingest,
+                        ab_results,
                     ],
                     days,
                 ),
@@ -83,6 +89,9 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
             model_checks,
             prediction_checks,
             monitoring_checks,
+            deployment_checks,
+            decision_checks,
+            ab_checks,
         ],
         jobs=JOBS,
         sensors=[
@@ -92,6 +101,8 @@ def build_definitions(settings: PlatformSettings) -> dg.Definitions:
             build_retrain_sensor(
                 models, RetrainPolicy(**asdict(settings.retrain)), minimum_interval_seconds=interval
             ),
+            build_decision_days_sensor(minimum_interval_seconds=interval),
+            build_experiment_sensor(models, minimum_interval_seconds=interval),
         ],
         resources=build_resources(settings),
         # DuckDB already uses every core inside a step, and one process may write the warehouse

@@ -20,6 +20,11 @@ EXPECTED_GRAPH = {
         "partitions": "daily",
         "deps": ["lake/events", "warehouse/sessions"],
     },
+    "features/visitor_history": {
+        "group": "features",
+        "partitions": "daily",
+        "deps": ["lake/events", "warehouse/sessions"],
+    },
     "models/conversion_model": {"group": "models", "partitions": None, "deps": ["features/session_features"]},
     "models/champion": {"group": "models", "partitions": None, "deps": ["models/conversion_model"]},
     "predictions/session_predictions": {
@@ -36,6 +41,18 @@ EXPECTED_GRAPH = {
         "group": "monitoring",
         "partitions": "daily",
         "deps": ["predictions/session_predictions", "features/session_features", "models/champion"],
+    },
+    "experiments/deployment": {"group": "experiments", "partitions": None, "deps": ["models/champion"]},
+    "experiments/decisions": {"group": "experiments", "partitions": "log_files", "deps": ["raw/log_files"]},
+    "experiments/decision_quarantine": {
+        "group": "experiments",
+        "partitions": "log_files",
+        "deps": ["raw/log_files"],
+    },
+    "experiments/ab_results": {
+        "group": "experiments",
+        "partitions": "daily",
+        "deps": ["experiments/decisions", "experiments/deployment", "features/session_features"],
     },
 }
 EXPECTED_CHECKS = {
@@ -62,14 +79,20 @@ EXPECTED_CHECKS = {
     ("features/session_features", "no_label_leakage"),
     ("features/session_features", "class_balance"),
     ("features/session_features", "no_constant_columns"),
+    ("features/visitor_history", "one_row_per_whole_session"),
     ("models/conversion_model", "beats_baseline"),
     ("models/conversion_model", "metric_floor"),
     ("models/conversion_model", "beats_champion"),
     ("models/champion", "files_match_registry"),
+    ("models/champion", "mlflow_in_step"),
     ("predictions/session_predictions", "one_per_session"),
     ("predictions/session_predictions", "valid_probabilities"),
     ("monitoring/feature_drift", "report_well_formed"),
     ("monitoring/model_performance", "report_well_formed"),
+    ("experiments/deployment", "versions_intact"),
+    ("experiments/decisions", "lines_reconcile"),
+    ("experiments/decision_quarantine", "quarantine_share"),
+    ("experiments/ab_results", "one_row_per_arm"),
 }
 # Checks that stop what is downstream when they fail with ERROR; the others are advisory (WARN).
 ADVISORY_CHECKS = {
@@ -77,6 +100,8 @@ ADVISORY_CHECKS = {
     ("warehouse/daily_traffic", "hourly_5xx_share"),
     ("features/session_features", "class_balance"),
     ("features/session_features", "no_constant_columns"),
+    ("experiments/decision_quarantine", "quarantine_share"),
+    ("models/champion", "mlflow_in_step"),
 }
 
 
@@ -177,7 +202,13 @@ def test_steps_that_fail_transiently_carry_the_platform_retry_policy(tmp_path):
 
     defs = build_definitions(PlatformSettings(data_dir=tmp_path))
     policies = {a.op.name: a.op.retry_policy for a in defs.assets}
-    retried = {"warehouse_tables", "features_tables", "predictions__session_predictions"}
+    retried = {
+        "warehouse_tables",
+        "features_tables",
+        "predictions__session_predictions",
+        "experiments__ab_results",
+        "features__visitor_history",
+    }
     assert {name for name, policy in policies.items() if policy} == retried
     assert all(policies[name] == TRANSIENT_RETRY_POLICY for name in retried)
     assert TRANSIENT_RETRY_POLICY.backoff == dg.Backoff.EXPONENTIAL

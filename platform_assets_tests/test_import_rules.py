@@ -18,8 +18,18 @@ PACKAGE = "platform_assets"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 # Lowest first. The package's own __init__ only points Dagster at the definitions.
-FLOORS = ("settings", "lib", "sql", "engines", "layers", "resources", "definitions", "cli")
-LAYER_ORDER = ("common", "raw", "lake", "warehouse", "features", "models", "predictions", "monitoring")
+FLOORS = ("settings", "lib", "sql", "engines", "serving", "layers", "resources", "definitions", "cli")
+LAYER_ORDER = (
+    "common",
+    "raw",
+    "lake",
+    "warehouse",
+    "features",
+    "models",
+    "predictions",
+    "monitoring",
+    "experiments",
+)
 ASSEMBLY = {"__init__.py", "definitions.py", "settings.py", "resources.py"}
 
 # Violations being fixed as this is written (issue 14); empty it as they go. Anything not listed

@@ -24,9 +24,11 @@ DAILY_ASSETS = {
     "warehouse/user_activity",
     "warehouse/funnel",
     "features/session_features",
+    "features/visitor_history",
     "predictions/session_predictions",
     "monitoring/feature_drift",
     "monitoring/model_performance",
+    "experiments/ab_results",
 }
 
 
@@ -82,6 +84,7 @@ def test_a_day_in_range_is_built_and_one_before_the_start_is_refused(tmp_path, i
     assert built == {"warehouse/daily_traffic", "warehouse/sessions", "warehouse/user_activity"} | {
         "warehouse/funnel",
         "features/session_features",
+        "features/visitor_history",
     }
     with pytest.raises(dg.DagsterUnknownPartitionError, match="2026-11-19"):
         build.execute_in_process(partition_key="2026-11-19", instance=instance)

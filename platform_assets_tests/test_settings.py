@@ -10,7 +10,14 @@ import pytest
 from platform_assets.definitions import build_definitions
 from platform_assets.settings import PlatformSettings, load_settings
 
-SENSORS = ("landing_files_sensor", "lake_days_sensor", "monitor_built_days", "retrain_on_drift")
+SENSORS = (
+    "landing_files_sensor",
+    "lake_days_sensor",
+    "monitor_built_days",
+    "retrain_on_drift",
+    "decision_days_sensor",
+    "experiment_decider",
+)
 
 
 def _env(tmp_path, **values: str) -> dict[str, str]:

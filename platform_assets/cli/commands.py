@@ -22,45 +22,17 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from platform_assets.settings import PlatformSettings
+from platform_assets.cli.common import (
+    CommandError,
+    HelpFormatter,
+    aligned_table,
+    cli_settings,
+    existing_data_dir,
+)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KIND_NAMES = {int: "whole number", float: "number"}
-
-
-class CommandError(Exception):
-    """A problem the user can fix: printed as one line (what is wrong and what to do), exit 1."""
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every default in ``--help``, except ``None``: those options say in words what they do."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _settings() -> PlatformSettings:
-    from platform_assets.settings import load_settings
-
-    try:
-        return load_settings()
-    except ValueError as error:
-        raise CommandError(f"{error}; fix or unset that environment variable") from None
-
-
-def _existing_data_dir(settings: PlatformSettings) -> Path:
-    """The data directory, which must exist for commands that read what the platform made."""
-    if not settings.data_dir.is_dir():
-        raise CommandError(
-            f"no data directory at {settings.data_dir}; set PLATFORM_DATA_DIR to the platform's data "
-            "directory (or run `platform-assets demo` to create one)"
-        )
-    return settings.data_dir
 
 
 def _date(value: str) -> dt.date:
@@ -128,7 +100,7 @@ def _cmd_generate_logs(args: argparse.Namespace) -> int:
 def _add_generate_logs(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "generate-logs",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="write realistic, seeded web traffic logs, one file per day",
         description=(
             "Write access-YYYY-MM-DD.jsonl (or .log in combined format) files with returning users, "
@@ -168,7 +140,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from platform_assets.cli.progress import StageProgress
     from platform_assets.cli.runs import RunFailed
 
-    settings = _settings()
+    settings = cli_settings()
     options = DemoOptions(
         days=args.days,
         drift_days=args.drift_days,
@@ -197,7 +169,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "demo",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="generate sample logs and materialize every asset end to end",
         description=(
             "Simulate normal then drifted traffic of one visitor population; land the normal days in "
@@ -237,7 +209,7 @@ def _cmd_register_files(args: argparse.Namespace) -> int:
     from platform_assets.layers.raw.sensors import file_key_problem
     from platform_assets.lib.layout import DataLayout
 
-    data_dir = _existing_data_dir(_settings())
+    data_dir = existing_data_dir(cli_settings())
     layout = DataLayout(data_dir)
     if not layout.landing.is_dir():
         raise CommandError(f"no landing folder at {layout.landing}; land log files there first")
@@ -272,7 +244,7 @@ def _cmd_register_files(args: argparse.Namespace) -> int:
 def _add_register_files(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "register-files",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="register landed files as log_files partitions (for dagster asset materialize)",
         description=(
             "Add landed files (default: every file under PLATFORM_DATA_DIR/landing) as partitions of "
@@ -292,7 +264,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     from platform_assets.lib.layout import DataLayout
     from platform_assets.lib.ml.model_store import ModelStore
 
-    store = ModelStore(DataLayout(_existing_data_dir(_settings())).models)
+    store = ModelStore(DataLayout(existing_data_dir(cli_settings())).models)
     champion = store.champion()
     rows = [["version", "champion", "accepted", "family", "roc_auc", "log_loss", "trained_on", "decision"]]
     for version in store.versions():
@@ -310,22 +282,13 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
                 str(decision.get("reason", "")),
             ]
         )
-    print(_table(rows))
+    print(aligned_table(rows))
     if args.decisions:
         fields = ("at", "action", "champion", "previous_champion", "reason")
         decisions = [["at", "action", "champion", "previous", "reason"]]
         decisions += [[str(record.get(k) or "") for k in fields] for record in store.decisions()]
-        print("\n" + _table(decisions))
+        print("\n" + aligned_table(decisions))
     return 0
-
-
-def _table(rows: list[list[str]]) -> str:
-    """Rows as columns aligned by two spaces (the last column unpadded), as docs/ml.md shows them."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
-        for row in rows
-    )
 
 
 def _number(value: object) -> str:
@@ -341,7 +304,7 @@ def _cmd_models_promote(args: argparse.Namespace) -> int:
     from platform_assets.lib.layout import DataLayout
     from platform_assets.lib.ml.model_store import ModelStore
 
-    data_dir = _existing_data_dir(_settings())
+    data_dir = existing_data_dir(cli_settings())
     store = ModelStore(DataLayout(data_dir).models)
     version = args.version
     if version is None:  # rollback to the previous champion
@@ -385,7 +348,7 @@ def _cmd_models_promote(args: argparse.Namespace) -> int:
 def _add_models(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "models",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="list model versions; promote one or roll back the champion",
         description=(
             "The model registry under PLATFORM_DATA_DIR/models: every trained version with its scores "
@@ -397,12 +360,12 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     listing = sub.add_parser(
         "list",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="registered versions (and --decisions: the promotion history)",
     )
     listing.add_argument("--decisions", action="store_true", help="also print every promotion decision")
     listing.set_defaults(handler=_cmd_models_list)
-    promote = sub.add_parser("promote", formatter_class=_HelpFormatter, help="make VERSION the champion")
+    promote = sub.add_parser("promote", formatter_class=HelpFormatter, help="make VERSION the champion")
     promote.add_argument("version", metavar="VERSION", help="e.g. v0003")
     promote.add_argument("--reason", required=True, help="why (kept in the decision history)")
     promote.add_argument(
@@ -411,7 +374,7 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     promote.set_defaults(handler=_cmd_models_promote, command_name="promote")
     rollback = sub.add_parser(
         "rollback",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="make the previous champion (or --to VERSION) the champion again",
     )
     rollback.add_argument(
@@ -426,8 +389,8 @@ def _cmd_reports_serve(args: argparse.Namespace) -> int:
     from platform_assets.cli.reports import default_port, serve
     from platform_assets.lib.layout import DataLayout
 
-    settings = _settings()
-    reports = DataLayout(_existing_data_dir(settings)).reports
+    settings = cli_settings()
+    reports = DataLayout(existing_data_dir(settings)).reports
     port = default_port(settings.reports_url) if args.port is None else args.port
     try:
         serve(reports, args.host, port, settings.reports_url)
@@ -442,7 +405,7 @@ def _cmd_reports_serve(args: argparse.Namespace) -> int:
 def _add_reports(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "reports",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="serve the monitoring reports and their index (the UI links to them)",
         description=(
             "The Evidently reports under PLATFORM_DATA_DIR/reports, read-only over HTTP: each "
@@ -452,7 +415,7 @@ def _add_reports(commands: argparse._SubParsersAction) -> None:
         ),
     )
     sub = p.add_subparsers(dest="reports_command", required=True, metavar="ACTION")
-    serve = sub.add_parser("serve", formatter_class=_HelpFormatter, help="serve until Ctrl-C")
+    serve = sub.add_parser("serve", formatter_class=HelpFormatter, help="serve until Ctrl-C")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (another one shows the reports to others)"
     )
@@ -468,8 +431,8 @@ def _add_reports(commands: argparse._SubParsersAction) -> None:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from platform_assets.cli.ui import run_ui
 
-    settings = _settings()
-    data_dir = _existing_data_dir(settings)
+    settings = cli_settings()
+    data_dir = existing_data_dir(settings)
     try:
         return run_ui(data_dir, settings.reports_url, args.host, args.port)
     except OSError as error:
@@ -482,7 +445,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _add_ui(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "ui",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="the Dagster UI and the monitoring reports of the data directory, until Ctrl-C",
         description=(
             "`dagster dev` (webserver and daemon: sensors run) on the platform's code location with "
@@ -498,7 +461,7 @@ def _add_ui(commands: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platform-assets",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         description="Web traffic logs to a Parquet lake, DuckDB marts, features, models and drift reports.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -509,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(commands)
     _add_reports(commands)
     _add_ui(commands)
+    from platform_assets.cli.serve import add_serve  # the prediction service (cli/serve.py)
+
+    add_serve(commands)
+    from platform_assets.cli.experiments import add_experiments  # the serving split (cli/experiments.py)
+
+    add_experiments(commands, HelpFormatter)
     return parser
 
 

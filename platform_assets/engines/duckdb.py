@@ -241,6 +241,55 @@ class DuckDBEngine(dg.ConfigurableResource):
                 sha256=report.sha256,
             )
 
+    def ingest_decision_file(self, path: str, source_file: str, fid: str) -> IngestResult:
+        """Parse one decision-log file (``lake/decisions``) into the decision lake, per UTC day,
+        and its bad lines into that lake's quarantine; published atomically like the events lake
+        (re-ingesting replaces, never duplicates). One streaming pass over numbered lines."""
+        layout = self.layout.ensure()
+        layout.decisions.mkdir(exist_ok=True)
+        report = ReadReport()
+        definition = load("lake/decisions")
+        schema = arrow_schema(lake_types("decisions"))
+        with (
+            storage_errors(layout.root),
+            closing(self.connect()) as con,
+            staging_dir(layout.tmp, "decisions") as stage,
+            closing(WriteQueue()) as writes,
+        ):
+            con.register("raw_stream", line_reader(Path(path), report))
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW raw_lines AS "
+                f"SELECT {sql_string(source_file)} AS source_file, * FROM raw_stream"
+            )
+            rows = PartitionedSink(stage / "decisions", schema, "event_date", writes)
+            quarantine = ParquetSink(stage / "quarantine.parquet", _QUARANTINE_SCHEMA, writes)
+            reasons: Counter[str] = Counter()
+            for batch in con.sql(definition.sql).to_arrow_reader(_BATCH_ROWS):
+                rejects, good = _split(batch, batch.column("reject_reason"))
+                if rejects.num_rows:
+                    quarantine.write(_quarantine_rows(rejects))
+                    reasons.update(rejects.column("reject_reason").to_pylist())
+                rows.write(pa.RecordBatch.from_arrays([good.column(n) for n in schema.names], schema=schema))
+            con.unregister("raw_stream")
+            quarantine.close()
+            staged_days = rows.close()
+            return publish_staged_ingest(
+                layout,
+                stage,
+                fid=fid,
+                source_file=source_file,
+                landed=Path(path),
+                staged_days=staged_days,
+                events_by_day=rows.rows_by_value,
+                staged_quarantine=stage / "quarantine.parquet",
+                lines=report.lines,
+                reasons=reasons,
+                stream_error=report.stream_error,
+                event_columns=[Column(f.name, duckdb_type(f.type)) for f in schema],
+                sha256=report.sha256,
+                catalog=layout.decisions_catalog,
+            )
+
     def _create_empty_events_view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
         """A view with the lake events schema and no rows (a day nothing landed for)."""
         self._parse_into(con, pa.RecordBatchReader.from_batches(LINE_SCHEMA, iter(())), "")

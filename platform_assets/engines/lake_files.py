@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from platform_assets.engines.base import Column, IngestResult
-from platform_assets.lib.lake_catalog import publish_ingest
+from platform_assets.lib.lake_catalog import LakeCatalog, publish_ingest
 from platform_assets.lib.layout import DataLayout
 from platform_assets.sql import load
 
@@ -65,14 +65,16 @@ def publish_staged_ingest(
     stream_error: str | None,
     event_columns: list[Column],
     sha256: str | None = None,
+    catalog: LakeCatalog | None = None,
 ) -> IngestResult:
     """Publish one landed file's staged fragments and quarantine as one unit
     (:func:`~platform_assets.lib.lake_catalog.publish_ingest`) and say what they hold.
 
-    A damaged stream adds one marker row to the quarantine (``reasons``) that is not a line."""
+    A damaged stream adds one marker row to the quarantine (``reasons``) that is not a line.
+    ``catalog``: another lake than the events lake (the decision log's)."""
     quarantined = sum(reasons.values()) - (1 if stream_error else 0)
     published = publish_ingest(
-        layout.catalog,
+        catalog or layout.catalog,
         fid=fid,
         source_file=source_file,
         landed=landed,

@@ -77,6 +77,12 @@ class PlatformEngine(dg.ConfigurableResource):
         result = engine.ingest_log_file(path, source_file, fid)
         return dataclasses.replace(result, engine=engine.name, input_bytes=size)
 
+    def ingest_decision_file(self, path: str, source_file: str, fid: str) -> IngestResult:
+        """Parse one decision-log file into the decision lake: always DuckDB (a server rotates its
+        log every few thousand answers, far below what Spark is for)."""
+        result = self.duckdb.ingest_decision_file(path, source_file, fid)
+        return dataclasses.replace(result, engine=self.duckdb.name, input_bytes=Path(path).stat().st_size)
+
     def write_partitions(self, writes: Iterable[PartitionWrite]) -> Iterator[TableWrite]:
         """Replace each partition; the engine is chosen once for the batch, by the lake bytes
         its views read (a backfill's days together)."""

@@ -28,6 +28,12 @@ _HIDDEN = ".decisions-"
 _SUFFIX = ".jsonl"
 
 
+def is_decision_log(key: str) -> bool:
+    """Whether a landed file's key is a decision log (under ``landing/decisions/``), which the
+    platform ingests into the decision lake instead of the events lake."""
+    return key.startswith(f"{FOLDER}/")
+
+
 def decision_line(record: Mapping[str, Any]) -> bytes:
     """A record as one JSON line (no NaN or infinity: they are not JSON)."""
     return json.dumps(record, separators=(",", ":"), allow_nan=False, sort_keys=True).encode() + b"\n"

@@ -159,8 +159,11 @@ def _generation_of(path: Path, fid: str) -> int | None:
 class LakeCatalog:
     """The catalog of one lake folder (docs/design/lake_catalog.md)."""
 
-    def __init__(self, lake: Path) -> None:
+    def __init__(self, lake: Path, rows: str = "events") -> None:
+        """``rows``: the folder of the table's day fragments (``events`` in the events lake; the
+        decision log's lake uses ``decisions``), beside ``quarantine`` and the catalog file."""
         self.lake = Path(lake)
+        self.rows = rows
         self.path = self.lake / CATALOG_FILE
 
     # -- connection ---------------------------------------------------------------------------
@@ -204,7 +207,7 @@ class LakeCatalog:
         """Catalogue the files of the previous layout (``<fid>__0.parquet`` per day and
         ``quarantine/<fid>.parquet``) as generation 0 of their file id; sha256 unknown."""
         by_fid: dict[str, list[tuple[str, Path]]] = {}
-        for path in sorted(self.lake.glob("events/date=*/*__*.parquet")):
+        for path in sorted(self.lake.glob(f"{self.rows}/date=*/*__*.parquet")):
             fid, _, gen = path.name.removesuffix(".parquet").rpartition("__")
             if fid and gen == "0":
                 by_fid.setdefault(fid, []).append((path.parent.name.removeprefix("date="), path))
@@ -424,7 +427,10 @@ class LakeCatalog:
     def leftovers(self, fid: str | None = None) -> list[Path]:
         """Lake files no reader sees and no living writer owns: what killed ingests left."""
         pattern = f"{fid}__*.parquet" if fid else "*.parquet"
-        candidates = [*self.lake.glob(f"events/date=*/{pattern}"), *self.lake.glob(f"quarantine/{pattern}")]
+        candidates = [
+            *self.lake.glob(f"{self.rows}/date=*/{pattern}"),
+            *self.lake.glob(f"quarantine/{pattern}"),
+        ]
         if fid:
             candidates += self.lake.glob(f"quarantine/{fid}.parquet")
         if not candidates:
@@ -540,7 +546,7 @@ def publish_ingest(
         try:
             fragments = []
             for day, staged in sorted(staged_days.items()):
-                dest = lake / "events" / f"date={day}" / f"{fid}__{generation}.parquet"
+                dest = lake / catalog.rows / f"date={day}" / f"{fid}__{generation}.parquet"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, dest)
                 moved.append(dest)

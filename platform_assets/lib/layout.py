@@ -95,6 +95,11 @@ class DataLayout:
         return self.lake / "quarantine"
 
     @property
+    def decisions(self) -> Path:
+        """The prediction server's decisions, ingested from its log: a lake of its own."""
+        return self.root / "decisions"
+
+    @property
     def warehouse_db(self) -> Path:
         return self.root / "warehouse" / "warehouse.duckdb"
 
@@ -155,6 +160,11 @@ class DataLayout:
     def catalog(self) -> LakeCatalog:
         """The lake catalog: the only list of the lake's current files."""
         return LakeCatalog(self.lake)
+
+    @property
+    def decisions_catalog(self) -> LakeCatalog:
+        """The decision lake's catalog (same publication rules as the events lake)."""
+        return LakeCatalog(self.decisions, rows="decisions")
 
     def day_fragments(self, day: str | dt.date) -> list[Path]:
         """The current Parquet fragments of one day of lake events (files withheld by a failed

@@ -23,7 +23,8 @@ SECRET_PATTERNS = {
 }
 ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])")
 SERVER_COMMAND = re.compile(
-    r"(dagster dev|dagster-webserver|dagster api grpc|dagster code-server|reports serve)[^\n`]*"
+    r"(dagster dev|dagster-webserver|dagster api grpc|dagster code-server|reports serve"
+    r"|platform-assets serve)[^\n`]*"
 )
 
 

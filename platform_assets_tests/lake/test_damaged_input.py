@@ -360,13 +360,13 @@ def test_a_reader_that_drops_data_fails_reconcile(defs, layout, monkeypatch, sta
 
 def test_reconcile_names_extra_lines_of_an_unchanged_file_and_never_a_negative_count(tmp_path):
     from platform_assets.engines.base import IngestResult
-    from platform_assets.layers.lake.assets import _lines_reconcile
+    from platform_assets.layers.lake.assets import lines_reconcile
 
     path = tmp_path / "k.jsonl"
     path.write_bytes(b"".join(_source(10)))
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     counted_twice = IngestResult(12, {"2026-03-02": 12}, 0, {}, None, [], [])
-    check = _lines_reconcile("k.jsonl", path, 10, sha, counted_twice)
+    check = lines_reconcile("k.jsonl", path, 10, sha, counted_twice)
     assert not check.passed
     assert check.description == (
         "2 more events and quarantined lines than the 10 lines counted in k.jsonl: "
@@ -376,5 +376,5 @@ def test_reconcile_names_extra_lines_of_an_unchanged_file_and_never_a_negative_c
     assert (metadata["unaccounted"], metadata["extra"], metadata["file_changed"]) == (0, 2, False)
 
     path.unlink()  # gone since it was counted
-    check = _lines_reconcile("k.jsonl", path, 10, sha, counted_twice)
+    check = lines_reconcile("k.jsonl", path, 10, sha, counted_twice)
     assert not check.passed and check.description.startswith("file changed since it was counted: 10 lines")

@@ -72,6 +72,13 @@ def test_history_current_and_end(tmp_path):
     assert [d.id for d in store.history()] == [first.id, ended.id]
     with pytest.raises(ValueError, match="not the running deployment"):
         store.end("exp-1", reason="twice", actor="sensor", evidence={})
+    other_split = [Arm(CHAMPION, None, 0.5), Arm("challenger", "v0002", 0.5)]
+    store.deploy("exp-2", SPLIT, reason="new", actor="alice")
+    store.deploy("exp-2", SPLIT, reason="same arms, a shadow added", actor="alice", shadow="v0004")
+    with pytest.raises(ValueError, match="a new split is a new experiment"):
+        store.deploy("exp-2", other_split, reason="moved", actor="alice")
+    with pytest.raises(ValueError, match="has ended"):
+        store.deploy("exp-1", SPLIT, reason="again", actor="alice")
 
 
 def _deploy_many(path, experiment, count):

@@ -48,6 +48,7 @@ FEATURE_CHECKS = {
     "features/session_features:no_label_leakage",
     "features/session_features:class_balance",
     "features/session_features:no_constant_columns",
+    "features/visitor_history:one_row_per_whole_session",
 }
 
 
@@ -192,3 +193,20 @@ def test_a_failing_blocking_mart_check_stops_the_features(defs, layout, instance
     assert (found["lake_events"], found["mart_events"], found["mismatched_session_ids"]) == (10, 5, 1)
     assert "features/session_features" not in materialized(result)
     assert {"warehouse/sessions", "warehouse/daily_traffic"} <= materialized(result)
+
+
+def test_a_store_file_with_a_session_twice_fails_the_online_store_check(built_platform, edited_copy):
+    from platform_assets.layers.features.checks import CHECKS as FEATURE_CHECK_LIST
+    from platform_assets.serving.online_store import store_root
+
+    layout, defs = edited_copy
+    day = built_platform.days[-1]
+    (published,) = store_root(layout.root).glob(f"{day}.*.parquet")
+    run = check_run(defs, built_platform.instance)
+    check = next(c for c in FEATURE_CHECK_LIST if c.spec.name == "one_row_per_whole_session")
+    clean = check.evaluate(run, day)
+    assert clean.passed and values(clean)["rows"] == values(clean)["mart_sessions"] > 0
+    rows = pq.read_table(published)
+    pq.write_table(pa.concat_tables([rows, rows.slice(0, 1)]), published)  # one session twice
+    doubled = check.evaluate(run, day)
+    assert not doubled.passed and values(doubled)["rows"] == values(clean)["rows"] + 1

@@ -5,9 +5,12 @@ Plain strings (no Dagster here), so the CLI can name a job without loading the d
 
 # Jobs (``jobs.py`` says what each one selects): what sensors request and the CLI launches.
 INGEST_JOB = "ingest_log_file"
+INGEST_DECISIONS_JOB = "ingest_decision_log"
 BUILD_DAY_JOB = "build_day"
 TRAIN_JOB = "train_model"
 MONITOR_DAY_JOB = "monitor_day"
+AB_RESULTS_JOB = "judge_experiments"
+PROMOTE_JOB = "promote_champion"
 
 # Asset groups: one per layer, and the first part of each of its asset keys.
 RAW_GROUP = "raw"
@@ -17,12 +20,15 @@ FEATURES_GROUP = "features"
 MODELS_GROUP = "models"
 PREDICTIONS_GROUP = "predictions"
 MONITORING_GROUP = "monitoring"
+EXPERIMENTS_GROUP = "experiments"
 
 # Sensors.
 LANDING_FILES_SENSOR = "landing_files_sensor"
 LAKE_DAYS_SENSOR = "lake_days_sensor"
 MONITOR_SENSOR = "monitor_built_days"
 RETRAIN_SENSOR = "retrain_on_drift"
+DECISION_DAYS_SENSOR = "decision_days_sensor"
+EXPERIMENT_SENSOR = "experiment_decider"
 
 # The dynamic partitions of landed files (one per file, keyed by its path under landing).
 LOG_FILES_PARTITIONS = "log_files"

@@ -12,8 +12,10 @@ from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.sql_checks import identifier, partition_rows, table_checks
 from platform_assets.layers.features.assets import SESSION_FEATURES
 from platform_assets.layers.features.leakage import HISTORY_DAYS, event_window, find_leaks
+from platform_assets.layers.features.visitor_history import VISITOR_HISTORY, history_days
 from platform_assets.layers.lake.checks import EVENT_TYPES
 from platform_assets.lib.ml.feature_spec import FEATURE_SPEC
+from platform_assets.serving.online_store import store_root
 from platform_assets.sql import load
 
 FEATURES_SQL = load("features/session_features")
@@ -115,5 +117,48 @@ def no_constant_columns(run: CheckRun, day: str) -> dg.AssetCheckResult:
     )
 
 
-CHECKS = [*table_checks(FEATURES_SQL, FEATURES_GROUP), no_label_leakage, class_balance, no_constant_columns]
+@check(
+    VISITOR_HISTORY,
+    "one_row_per_whole_session",
+    blocking=True,
+    description="The day's online-store file holds exactly one row per non-bot session of the "
+    "warehouse's sessions mart whose first row falls in the history window (counted from the mart "
+    "apart from the store query), with no session twice and no row without a visitor.",
+)
+def one_row_per_whole_session(run: CheckRun, day: str) -> dg.AssetCheckResult:
+    date = dt.date.fromisoformat(day)
+    published = sorted(store_root(run.engine.layout.root).glob(f"{date.isoformat()}.*.parquet"))
+    if not published:
+        return dg.AssetCheckResult(passed=False, description=f"no online-store file published for {day}")
+    newest = max(published, key=lambda p: p.stat().st_mtime_ns)
+    stored = run.lake(
+        "SELECT count(*) AS rows, count(DISTINCT session_id) AS sessions, "
+        "count(*) FILTER (WHERE visitor_id IS NULL) AS without_visitor FROM read_parquet(?)",
+        [str(newest)],
+    ).iloc[0]
+    first = date - dt.timedelta(days=history_days())
+    expected = int(
+        run.warehouse(
+            "SELECT count(*) AS n FROM (SELECT session_id, "
+            "arg_min(coalesce(is_bot, false), event_date) AS bot FROM sessions "
+            "WHERE event_date BETWEEN ? AND ? GROUP BY session_id) WHERE NOT bot",
+            [first, date],
+        ).iloc[0]["n"]
+        if run.engine.table_exists("sessions")
+        else 0
+    )
+    rows, sessions, orphans = (int(stored[c]) for c in ("rows", "sessions", "without_visitor"))
+    return dg.AssetCheckResult(
+        passed=rows == expected == sessions and orphans == 0,
+        metadata={"rows": rows, "mart_sessions": expected, "file": newest.name, "without_visitor": orphans},
+    )
+
+
+CHECKS = [
+    *table_checks(FEATURES_SQL, FEATURES_GROUP),
+    no_label_leakage,
+    class_balance,
+    no_constant_columns,
+    one_row_per_whole_session,
+]
 feature_checks = checks_step("features_checks", CHECKS)

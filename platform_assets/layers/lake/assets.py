@@ -15,10 +15,11 @@ from platform_assets.layers.common.metadata import (
     sample_markdown,
     table_metadata,
 )
-from platform_assets.layers.common.names import ENGINE_TAG
+from platform_assets.layers.common.names import ENGINE_TAG, INGEST_DECISIONS_JOB
 from platform_assets.layers.common.partitions import log_files
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
+from platform_assets.lib.decision_log import is_decision_log
 from platform_assets.lib.layout import DataLayout, file_id
 from platform_assets.lib.line_reader import file_facts
 from platform_assets.sql import load
@@ -71,6 +72,12 @@ def _lake_spec(key: dg.AssetKey, sql: str) -> dg.AssetSpec:
 def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, storage: PlatformStorage):
     """Parse one landed file into lake events (per UTC day) and its quarantine, atomically."""
     key = context.partition_key
+    if is_decision_log(key):
+        raise dg.Failure(
+            f"{key} is the prediction server's decision log: it is ingested by the "
+            f"{INGEST_DECISIONS_JOB} job into the decision lake, not into the events lake",
+            allow_retries=False,
+        )
     path = storage.layout.landed_path(key)
     result = engine.ingest_log_file(str(path), key, file_id(key))
 
@@ -110,7 +117,7 @@ def lake_ingest(context: dg.AssetExecutionContext, engine: PlatformEngine, stora
         data_version=version,
         tags=tags,
     )
-    yield _lines_reconcile(key, path, raw_lines, raw_sha256, result)
+    yield lines_reconcile(key, path, raw_lines, raw_sha256, result)
 
 
 def _preview(layout: DataLayout, fragments: list[str]) -> dg.MetadataValue | None:
@@ -125,8 +132,8 @@ def _preview(layout: DataLayout, fragments: list[str]) -> dg.MetadataValue | Non
     return None if batch is None else sample_markdown(batch.to_pandas(), limit=PREVIEW_ROWS)
 
 
-def _lines_reconcile(
-    key: str, path: Path, raw_lines: int, raw_sha256: str, result: IngestResult
+def lines_reconcile(
+    key: str, path: Path, raw_lines: int, raw_sha256: str, result: IngestResult, asset: dg.AssetKey = EVENTS
 ) -> dg.AssetCheckResult:
     """Lines counted in the raw file = lines read = events + quarantined lines, and the bytes
     parsed are the bytes counted (same sha256, when the engine hashed what it read).
@@ -159,7 +166,7 @@ def _lines_reconcile(
     else:
         description = f"the reader read {result.lines} lines of {key}, {raw_lines} were counted"
     return dg.AssetCheckResult(
-        asset_key=EVENTS,
+        asset_key=asset,
         check_name=LINES_RECONCILE,
         passed=passed,
         metadata={

@@ -1,4 +1,5 @@
-"""The landing-folder sensor: one ``ingest_log_file`` run per new, complete, not yet seen landed file.
+"""The landing-folder sensor: one ``ingest_log_file`` run per new, complete, not yet seen landed file
+(``ingest_decision_log`` for the prediction server's decision logs, under ``landing/decisions/``).
 
 Files land by hand or by a shipper at any time and any depth: a tick requests a file once its size
 and mtime have stopped changing, never twice for the same content, and skips (with one log line)
@@ -19,10 +20,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from platform_assets.layers.common.names import INGEST_JOB, LANDING_FILES_SENSOR, PARTITION_TAG, SHA256_TAG
+from platform_assets.layers.common.jobs import ingest_decisions_job, ingest_job
+from platform_assets.layers.common.names import (
+    INGEST_DECISIONS_JOB,
+    INGEST_JOB,
+    LANDING_FILES_SENSOR,
+    PARTITION_TAG,
+    SHA256_TAG,
+)
 from platform_assets.layers.common.partitions import log_files
 from platform_assets.layers.common.storage import PlatformStorage
 from platform_assets.layers.raw.assets import LOG_FILES
+from platform_assets.lib.decision_log import is_decision_log
 from platform_assets.lib.layout import (
     IN_PROGRESS_SUFFIXES,
     DataLayout,
@@ -506,13 +515,14 @@ def build_landing_files_sensor(
     )
 
     @dg.sensor(
-        job_name=INGEST_JOB,
+        jobs=[ingest_job, ingest_decisions_job],
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(
             f"Watches PLATFORM_DATA_DIR/landing (any depth) and starts one {INGEST_JOB} run per new "
-            f"file once its size and mtime are unchanged for {stable_ticks} tick(s). Skips hidden and "
+            f"file ({INGEST_DECISIONS_JOB} for the prediction server's decision logs, under decisions/) "
+            f"once its size and mtime are unchanged for {stable_ticks} tick(s). Skips hidden and "
             "in-progress names, symlinks leaving the folder and content already ingested under another "
             f"name; at most {max_files_per_tick} files per tick."
         ),
@@ -544,7 +554,12 @@ def build_landing_files_sensor(
         keys = [key for key, _ in plan.requests]
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"{key}:{digest}", partition_key=key, tags={SHA256_TAG: digest})
+                dg.RunRequest(
+                    run_key=f"{key}:{digest}",
+                    job_name=INGEST_DECISIONS_JOB if is_decision_log(key) else INGEST_JOB,
+                    partition_key=key,
+                    tags={SHA256_TAG: digest},
+                )
                 for key, digest in plan.requests
             ],
             dynamic_partitions_requests=[log_files.build_add_request(keys)],

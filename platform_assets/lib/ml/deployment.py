@@ -29,10 +29,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from platform_assets.lib.ml.model_store import validate_version
+from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, validate_version
 
 DATABASE_FILE = "serving.sqlite"
 CHAMPION = "champion"
+# Recorded with answers given when no experiment runs (none yet, or the last one ended).
+NO_EXPERIMENT = "none"
 BUSY_TIMEOUT_MS = 30_000
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _SCHEMA = """
@@ -136,6 +138,34 @@ def challenger_share(deployment: Deployment, arm: str) -> float:
     return share / (share + deployment.arm(CHAMPION).share)
 
 
+def start_experiment(
+    models_dir: Path | str,
+    experiment: str,
+    *,
+    reason: str,
+    actor: str,
+    challenger: str | None = None,
+    share: float = 0.1,
+    shadow: str | None = None,
+    budget_sessions: int | None = None,
+) -> Deployment:
+    """Put in force a split of ``share`` of visitors to ``challenger`` (none: the champion alone)
+    and an optional shadow, after verifying each pinned version's files against the registry.
+    ValueError naming the fault otherwise (nothing is written)."""
+    store = ModelStore(models_dir)
+    for version in filter(None, (challenger, shadow)):
+        try:
+            store.verify(version)  # registered and intact, before any server is told to load it
+        except ModelIntegrityError as error:
+            raise ValueError(str(error)) from None
+    arms = [Arm(CHAMPION, None, 1 - share if challenger else 1.0)]
+    if challenger:
+        arms.append(Arm("challenger", challenger, share))
+    return DeploymentStore(models_dir).deploy(
+        experiment, arms, reason=reason, actor=actor, shadow=shadow, budget_sessions=budget_sessions
+    )
+
+
 class DeploymentStore:
     """The deployment history of one data directory (``models/serving.sqlite``)."""
 
@@ -144,12 +174,16 @@ class DeploymentStore:
 
     def current(self) -> Deployment | None:
         """The deployment in force (the last row), or None before the first."""
+        if not self.path.exists():  # a reader never creates the database
+            return None
         with self._connect() as con:
             row = con.execute("SELECT * FROM deployments ORDER BY id DESC LIMIT 1").fetchone()
         return _deployment(row) if row else None
 
     def current_id(self) -> int:
         """The id of the deployment in force, 0 before the first (cheap: poll it)."""
+        if not self.path.exists():
+            return 0
         with self._connect() as con:
             return con.execute("SELECT coalesce(max(id), 0) FROM deployments").fetchone()[0]
 
@@ -169,12 +203,27 @@ class DeploymentStore:
         budget_sessions: int | None = None,
     ) -> Deployment:
         """Put a new deployment in force (its arms validated); returns it."""
-        if not _NAME.match(experiment):
-            raise ValueError(f"experiment {experiment!r}: lowercase letters, digits, '-' or '_', at most 40")
+        if not _NAME.match(experiment) or experiment == NO_EXPERIMENT:
+            raise ValueError(
+                f"experiment {experiment!r}: lowercase letters, digits, '-' or '_', at most 40 "
+                f"(and not {NO_EXPERIMENT!r})"
+            )
         arms = validate_arms(arms, shadow)
         if budget_sessions is not None and budget_sessions < 1:
             raise ValueError(f"budget_sessions must be positive, got {budget_sessions!r}")
-        return self._insert(experiment, arms, shadow, budget_sessions, "running", reason, actor, None)
+        with self._connect() as con, _write(con):
+            earlier = con.execute(
+                "SELECT arms, status FROM deployments WHERE experiment = ? ORDER BY id", (experiment,)
+            ).fetchall()
+            if any(row["status"] == "ended" for row in earlier):
+                raise ValueError(f"experiment {experiment!r} has ended: a new experiment needs a new name")
+            if earlier and tuple(Arm(**a) for a in json.loads(earlier[0]["arms"])) != arms:
+                # a moved boundary would move visitors between arms mid-experiment
+                raise ValueError(
+                    f"experiment {experiment!r} ran with other arms: a new split is a new experiment"
+                )
+            values = (experiment, arms, shadow, budget_sessions, "running", reason, actor, None)
+            return self._insert_in(con, *values)
 
     def end(self, experiment: str, *, reason: str, actor: str, evidence: dict[str, Any]) -> Deployment:
         """End the running ``experiment``: the champion alone answers again (the decision and its
@@ -186,10 +235,6 @@ class DeploymentStore:
             return self._insert_in(
                 con, experiment, (Arm(CHAMPION, None, 1.0),), None, None, "ended", reason, actor, evidence
             )
-
-    def _insert(self, *values: Any) -> Deployment:
-        with self._connect() as con, _write(con):
-            return self._insert_in(con, *values)
 
     @staticmethod
     def _insert_in(

@@ -12,6 +12,9 @@ lookback_days: {history_sessions: 29}
 # is seen whole (its end and any purchase after midnight); a session lasting past the next day's
 # end is cut there. The lake-days sensor rebuilds a day when the next day's events change.
 lookahead_days: {later_events: 1}
+# The prediction service runs this query too (serving/feature_sql.py): over one request and the
+# online store's whole sessions, whose rows are this query's whole_sessions CTE. Keep each CTE as
+# `name AS (` ... `)` at the start of a line; a test fails if the file no longer cuts that way.
 grain: [event_date, session_id]
 partition_column: event_date
 columns:

@@ -1,0 +1,147 @@
+"""The served features' SQL, composed from ``sql/features/session_features.sql`` (never rewritten).
+
+The batch feature table is the one definition. Two queries are cut from it:
+
+- :func:`store_query`: its ``whole_sessions`` CTE (with the CTEs it reads) over the same views the
+  batch reads for a day, kept non-bot: the online store's rows (``features/visitor_history``).
+- :func:`served_query`: the WHOLE batch query, run over three CTEs built from one request and the
+  visitor's stored sessions instead of the warehouse views. The entry context (referrer class,
+  calendar, login), the 28-day ``prior`` aggregation and every cast are the batch's own text.
+
+The file's CTEs are split on its layout (``name AS (`` ... ``)`` at the start of a line, the final
+SELECT after the last); :func:`split_ctes` refuses a file it cannot cut back into itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from platform_assets.serving.entry_context import entry_sql
+from platform_assets.sql import SqlDefinition, load
+
+FEATURES = "features/session_features"
+# what the online store keeps of a whole session: what the batch's history part reads of it
+STORE_COLUMNS = ("visitor_id", "session_id", "first_day", "session_end", "converted", "page_views")
+_CTE_START = re.compile(r"^(?:WITH\s+)?(?P<name>\w+) AS \($", re.M)
+_CTE_END = re.compile(r"^\),?$", re.M)
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """A query's leading text (comments), its CTEs in order (name -> body) and its final SELECT."""
+
+    preamble: str
+    ctes: dict[str, str]
+    select: str
+
+
+def split_ctes(sql: str) -> FeatureQuery:
+    """Cut ``WITH a AS (...), b AS (...) SELECT ...`` into its parts (see the module docstring)."""
+    ctes: dict[str, str] = {}
+    position, preamble = 0, None
+    while (start := _CTE_START.search(sql, position)) is not None:
+        if preamble is None:
+            preamble = sql[: start.start()]
+            if not start.group(0).startswith("WITH"):
+                raise ValueError(f"expected WITH before the first CTE {start.group('name')!r}")
+        elif sql[position : start.start()].strip().strip(",").strip() and not _only_comments(
+            sql[position : start.start()]
+        ):
+            raise ValueError(f"unexpected text before CTE {start.group('name')!r}")
+        end = _CTE_END.search(sql, start.end())
+        if end is None:
+            raise ValueError(f"CTE {start.group('name')!r} is not closed by a ')' line")
+        ctes[start.group("name")] = sql[start.end() : end.start()].strip("\n")
+        position = end.end()
+    if preamble is None:
+        raise ValueError("no CTE found: the feature SQL must be WITH name AS ( ... ) ... SELECT")
+    return FeatureQuery(preamble=preamble, ctes=ctes, select=sql[position:].strip("\n"))
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
+
+
+def join_ctes(ctes: dict[str, str], select: str) -> str:
+    """``WITH`` the CTEs, in order, then ``select``."""
+    parts = [f"{name} AS (\n{body}\n)" for name, body in ctes.items()]
+    return "WITH " + ",\n\n".join(parts) + "\n\n" + select
+
+
+def definition() -> SqlDefinition:
+    return load(FEATURES)
+
+
+@cache
+def _parts() -> FeatureQuery:
+    return split_ctes(definition().sql)
+
+
+def _upto(name: str) -> dict[str, str]:
+    """The CTEs up to and including ``name`` (a CTE reads only the ones before it)."""
+    ctes = _parts().ctes
+    names = list(ctes)
+    return {n: ctes[n] for n in names[: names.index(name) + 1]}
+
+
+@cache
+def store_query() -> str:
+    """The whole non-bot sessions the batch's history part sees on the day its views show:
+    every session begun in the history view's days, as the lookahead events complete it."""
+    columns = ", ".join(f"w.{c}" for c in STORE_COLUMNS if c != "page_views")
+    return join_ctes(
+        _upto("whole_sessions"),
+        f"SELECT {columns}, CAST(w.page_views AS BIGINT) AS page_views\n"
+        "FROM whole_sessions AS w\nWHERE w.is_bot = FALSE\nORDER BY w.visitor_id, w.first_day, w.session_id",
+    )
+
+
+# One request as the batch's three input views. The request is a session on its first day; its own
+# row in the history view only lets the batch's targets CTE find it (its end is its start, so the
+# history part's `session_end < session_start` never counts it). The stored sessions are rows of
+# whole sessions (one per session, on its first day) and no later events: the store already holds
+# their ends and conversions as the lookahead completed them.
+REQUEST_VIEWS = {
+    "target_sessions": """    SELECT
+        CAST($day AS DATE) AS event_date,
+        CAST($session_id AS VARCHAR) AS session_id,
+        CAST($visitor_id AS VARCHAR) AS visitor_id,
+        CAST($session_start AS TIMESTAMP) AS session_start,
+        e.event_type AS entry_event_type,
+        e.device,
+        CAST($country AS VARCHAR) AS country,
+        CAST($referrer AS VARCHAR) AS referrer,
+        e.device = 'bot' AS is_bot
+    FROM (ENTRY) AS e""",
+    "history_sessions": """    SELECT
+        s.session_id, s.first_day AS event_date, s.visitor_id, s.session_end,
+        s.converted = 1 AS converted, s.page_views, FALSE AS is_bot
+    FROM visitor_history AS s
+    WHERE s.visitor_id = $visitor_id
+    UNION ALL
+    SELECT t.session_id, t.event_date, t.visitor_id, t.session_start, FALSE, 0, t.is_bot
+    FROM target_sessions AS t""",
+    "later_events": """    SELECT
+        CAST(NULL AS VARCHAR) AS session_id, CAST(NULL AS TIMESTAMP) AS ts,
+        CAST(NULL AS VARCHAR) AS event_type, CAST(NULL AS INTEGER) AS status
+    WHERE FALSE""",
+}
+
+
+@cache
+def served_query() -> str:
+    """The batch feature query for one request (parameters ``$day``, ``$session_id``,
+    ``$visitor_id``, ``$session_start``, ``$entry_path``, ``$user_agent``, ``$device``,
+    ``$country``, ``$referrer``) over the in-memory table ``visitor_history``
+    (:data:`STORE_COLUMNS`); no row for a bot (the batch keeps none)."""
+    parts = _parts()
+    missing = set(REQUEST_VIEWS) - set(definition().inputs)
+    if missing:
+        raise ValueError(f"{FEATURES} no longer reads {sorted(missing)}: the served query must follow it")
+    views = {
+        **REQUEST_VIEWS,
+        "target_sessions": REQUEST_VIEWS["target_sessions"].replace("ENTRY", entry_sql()),
+    }
+    return join_ctes({**views, **parts.ctes}, parts.select)
