@@ -47,6 +47,12 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         "--max-body-bytes", type=_body_limit, default=16 * 1024, help="largest request body accepted"
     )
     p.add_argument(
+        "--max-batch",
+        type=_positive,
+        default=64,
+        help="requests answered together at most (those that arrived while the last batch was answered)",
+    )
+    p.add_argument(
         "--decision-log-lines",
         type=_positive,
         default=10_000,
@@ -97,7 +103,11 @@ def run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    import logging
+
     from platform_assets.lib.decision_log import DecisionLog, recover_abandoned
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     from platform_assets.lib.layout import DataLayout
 
     landing = DataLayout(settings.data_dir).landing
@@ -108,7 +118,9 @@ def run_serve(args: argparse.Namespace) -> int:
         decisions = DecisionLog(
             landing, max_lines=args.decision_log_lines, max_seconds=args.decision_log_seconds
         )
-    app = create_app(settings.data_dir, max_body_bytes=args.max_body_bytes, decisions=decisions)
+    app = create_app(
+        settings.data_dir, max_body_bytes=args.max_body_bytes, decisions=decisions, max_batch=args.max_batch
+    )
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     except OSError as error:

@@ -1,6 +1,7 @@
 """The prediction service's web app (FastAPI): ``POST /predict``, ``/healthz``, ``/readyz``, ``/docs``.
 
-An answer is routed by :class:`~platform_assets.serving.traffic.TrafficSplit` (the champion, or
+Requests are answered in micro-batches (``serving/batcher.py``) by
+:class:`~platform_assets.serving.answers.Answerer`: routed by the traffic split (the champion, or
 the visitor's sticky arm of the experiment in force, plus a shadow scored beside it) and recorded
 in the decision log (one JSON line per answer, landed in ``landing/decisions/`` for the platform
 to ingest). Bad requests get a 4xx naming the problem; an error inside a request is a 500 with no
@@ -9,53 +10,28 @@ internals, and the server keeps serving.
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import logging
-import math
 import threading
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from platform_assets.serving.answers import Answerer, Decisions, NoDecisions, Refusal
+from platform_assets.serving.batcher import DEFAULT_MAX_BATCH, Batcher, Overloaded
 from platform_assets.serving.body_limit import BodyLimit
 from platform_assets.serving.champion import ChampionUnavailable
 from platform_assets.serving.online_store import OnlineStore, StoreUnavailable, store_root
 from platform_assets.serving.schema import PredictRequest, PredictResponse
-from platform_assets.serving.served_features import SessionStart, served_features
-from platform_assets.serving.traffic import DEFAULT_POLL_SECONDS, Route, TrafficSplit
+from platform_assets.serving.traffic import DEFAULT_POLL_SECONDS, TrafficSplit
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
 ROTATE_CHECK_SECONDS = 1.0
 log = logging.getLogger(__name__)
-
-
-class Decisions(Protocol):
-    """Where answers are recorded (:class:`~platform_assets.lib.decision_log.DecisionLog`)."""
-
-    def append(self, record: Mapping[str, Any]) -> None: ...
-
-    def rotate_if_due(self) -> object: ...
-
-    def close(self) -> object: ...
-
-
-class NoDecisions:
-    """Records nothing (``serve --no-decision-log``, and tests of the answer alone)."""
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        return None
-
-    def rotate_if_due(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 def _problems(error: RequestValidationError) -> list[str]:
@@ -71,21 +47,22 @@ def _problems(error: RequestValidationError) -> list[str]:
     return problems
 
 
-def _unavailable(problem: str) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"error": "not ready", "problems": [problem]})
-
-
 def create_app(
     data_dir: Path,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     decisions: Decisions | None = None,
     deployment_poll_seconds: float = DEFAULT_POLL_SECONDS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    batch_workers: int = 1,
 ) -> FastAPI:
     """The app over a platform data directory (its models/ registry and deployments, and its
     online/ store); ``decisions`` receives one record per answer and is closed on shutdown."""
     split = TrafficSplit(Path(data_dir) / "models", poll_seconds=deployment_poll_seconds)
     store = OnlineStore(store_root(Path(data_dir)))
     recorder = decisions or NoDecisions()
+    batcher: Batcher[PredictRequest, PredictResponse | Refusal] = Batcher(
+        Answerer(split, store, recorder).answer, max_batch=max_batch, workers=batch_workers
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +74,13 @@ def create_app(
         try:
             yield
         finally:  # a graceful stop (SIGTERM, Ctrl-C) lands the open decision file whole
+            batcher.close()  # after the requests in flight are answered (and logged)
+            log.info(
+                "answered %d requests in %d batches; refused %d (overloaded)",
+                batcher.items,
+                batcher.batches,
+                batcher.refused,
+            )
             stop.set()
             rotator.join()
             recorder.close()
@@ -153,71 +137,25 @@ def create_app(
         return JSONResponse(content={"ready": True, **body})
 
     @app.post("/predict", response_model=PredictResponse)
-    def predict(request: PredictRequest) -> PredictResponse | JSONResponse:
+    async def predict(request: PredictRequest) -> PredictResponse | JSONResponse:
         """The conversion probability of a session starting now, and the label at the model's threshold."""
+        # answered by the batch worker with the requests that arrived meanwhile; no thread waits
         try:
-            route = split.route(request.visitor_id)
-            snapshot = store.current()
-        except (ChampionUnavailable, StoreUnavailable) as error:
-            return _unavailable(str(error))
-        session = SessionStart(
-            visitor_id=request.visitor_id,
-            start=request.start_utc(),
-            entry_path=request.entry_path,
-            referrer=request.referrer,
-            user_agent=request.user_agent,
-            device=request.device,
-            country=request.country,
-        )
-        features = served_features(snapshot, session)
-        if features.empty:
+            outcome = await asyncio.wrap_future(batcher.submit_future(request))
+        except Overloaded as error:
             return JSONResponse(
-                status_code=422,
-                content={
-                    "error": "not scored",
-                    "problems": ["bot traffic is not scored (the model never sees bots)"],
-                },
+                status_code=503,
+                headers={"Retry-After": "1"},
+                content={"error": "overloaded", "problems": [f"{error}: retry in a second"]},
             )
-        probability = float(route.scorer.probabilities(features)[0])
-        shadow = float(route.shadow.probabilities(features)[0]) if route.shadow is not None else None
-        answer = PredictResponse(
-            probability=probability,
-            label=int(probability >= route.scorer.threshold),
-            threshold=route.scorer.threshold,
-            model_version=route.scorer.version,
-            arm=route.arm,
-            experiment=route.experiment,
-            decision_id=uuid.uuid4().hex,
-            store_day=snapshot.day.isoformat(),
-            features={c: _plain(features.iloc[0][c]) for c in route.scorer.spec.features},
-        )
-        recorder.append(decision_record(request, route, answer, shadow))
-        return answer
+        if isinstance(outcome, Refusal):
+            return JSONResponse(
+                status_code=outcome.status,
+                content={"error": outcome.error, "problems": list(outcome.problems)},
+            )
+        return outcome
 
     return app
-
-
-def decision_record(
-    request: PredictRequest, route: Route, answer: PredictResponse, shadow_probability: float | None
-) -> dict[str, Any]:
-    """One line of the decision log (the fields ``sql/lake/decisions.sql`` reads)."""
-    return {
-        "decision_id": answer.decision_id,
-        "ts": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-        "request_time": request.time.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "experiment": route.experiment,
-        "deployment_id": route.deployment_id,
-        "visitor_id": request.visitor_id,
-        "session_id": request.session_id,
-        "arm": route.arm,
-        "version": answer.model_version,
-        "probability": answer.probability,
-        "label": answer.label,
-        "threshold": answer.threshold,
-        "shadow_version": route.shadow.version if route.shadow is not None else None,
-        "shadow_probability": shadow_probability,
-        "features": answer.features,
-    }
 
 
 def _rotate_until(recorder: Decisions, stop: threading.Event) -> None:
@@ -227,21 +165,3 @@ def _rotate_until(recorder: Decisions, stop: threading.Event) -> None:
             recorder.rotate_if_due()
         except OSError:
             log.exception("decision log rotation failed; retrying")
-
-
-def _plain(value: object) -> object:
-    """A JSON value: numpy scalars as Python numbers, NaN/NA as null."""
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    try:
-        import pandas as pd
-
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover
-        pass
-    return value

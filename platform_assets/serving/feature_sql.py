@@ -4,8 +4,8 @@ The batch feature table is the one definition. Two queries are cut from it:
 
 - :func:`store_query`: its ``whole_sessions`` CTE (with the CTEs it reads) over the same views the
   batch reads for a day, kept non-bot: the online store's rows (``features/visitor_history``).
-- :func:`served_query`: the WHOLE batch query, run over three CTEs built from one request and the
-  visitor's stored sessions instead of the warehouse views. The entry context (referrer class,
+- :func:`served_query`: the WHOLE batch query, run over three CTEs built from a batch of requests
+  and their visitors' stored sessions instead of the warehouse views. The entry context (referrer class,
   calendar, login), the 28-day ``prior`` aggregation and every cast are the batch's own text.
 
 The file's CTEs are split on its layout (``name AS (`` ... ``)`` at the start of a line, the final
@@ -98,30 +98,43 @@ def store_query() -> str:
     )
 
 
-# One request as the batch's three input views. The request is a session on its first day; its own
-# row in the history view only lets the batch's targets CTE find it (its end is its start, so the
-# history part's `session_end < session_start` never counts it). The stored sessions are rows of
-# whole sessions (one per session, on its first day) and no later events: the store already holds
-# their ends and conversions as the lookahead completed them.
+# A batch of requests as the batch's three input views (``requests``: one row per request, the
+# columns of :data:`REQUEST_COLUMNS`). Each request is a session on its first day; its own row in
+# the history view only lets the batch's targets CTE find it: it is marked a bot there, so the
+# history part (which counts non-bot sessions only) never counts it, for itself or for another
+# request of the same visitor in the batch. The stored sessions are rows of whole sessions (one per
+# session, on its first day) and no later events: the store already holds their ends and
+# conversions as the lookahead completed them.
+REQUEST_COLUMNS = (
+    "day",
+    "session_id",
+    "visitor_id",
+    "session_start",
+    "entry_path",
+    "user_agent",
+    "declared_device",
+    "country",
+    "referrer",
+)
 REQUEST_VIEWS = {
     "target_sessions": """    SELECT
-        CAST($day AS DATE) AS event_date,
-        CAST($session_id AS VARCHAR) AS session_id,
-        CAST($visitor_id AS VARCHAR) AS visitor_id,
-        CAST($session_start AS TIMESTAMP) AS session_start,
+        CAST(e.day AS DATE) AS event_date,
+        CAST(e.session_id AS VARCHAR) AS session_id,
+        CAST(e.visitor_id AS VARCHAR) AS visitor_id,
+        CAST(e.session_start AS TIMESTAMP) AS session_start,
         e.event_type AS entry_event_type,
         e.device,
-        CAST($country AS VARCHAR) AS country,
-        CAST($referrer AS VARCHAR) AS referrer,
+        CAST(e.country AS VARCHAR) AS country,
+        CAST(e.referrer AS VARCHAR) AS referrer,
         e.device = 'bot' AS is_bot
     FROM (ENTRY) AS e""",
     "history_sessions": """    SELECT
         s.session_id, s.first_day AS event_date, s.visitor_id, s.session_end,
         s.converted = 1 AS converted, s.page_views, FALSE AS is_bot
     FROM visitor_history AS s
-    WHERE s.visitor_id = $visitor_id
+    WHERE s.visitor_id IN (SELECT CAST(r.visitor_id AS VARCHAR) FROM requests AS r)
     UNION ALL
-    SELECT t.session_id, t.event_date, t.visitor_id, t.session_start, FALSE, 0, t.is_bot
+    SELECT t.session_id, t.event_date, t.visitor_id, t.session_start, FALSE, 0, TRUE
     FROM target_sessions AS t""",
     "later_events": """    SELECT
         CAST(NULL AS VARCHAR) AS session_id, CAST(NULL AS TIMESTAMP) AS ts,
@@ -132,10 +145,10 @@ REQUEST_VIEWS = {
 
 @cache
 def served_query() -> str:
-    """The batch feature query for one request (parameters ``$day``, ``$session_id``,
-    ``$visitor_id``, ``$session_start``, ``$entry_path``, ``$user_agent``, ``$device``,
-    ``$country``, ``$referrer``) over the in-memory table ``visitor_history``
-    (:data:`STORE_COLUMNS`); no row for a bot (the batch keeps none)."""
+    """The batch feature query for a batch of requests (the relation ``requests``, columns
+    :data:`REQUEST_COLUMNS`, session ids unique) over the in-memory table ``visitor_history``
+    (:data:`STORE_COLUMNS`): one row per request's ``session_id``, none for a bot (the batch
+    keeps none)."""
     parts = _parts()
     missing = set(REQUEST_VIEWS) - set(definition().inputs)
     if missing:

@@ -142,12 +142,12 @@ def test_invalid_json_and_oversized_bodies_are_refused(client):
 
 
 def test_an_error_inside_a_request_is_a_500_and_the_server_keeps_serving(client, monkeypatch):
-    from platform_assets.serving import app as app_module
+    from platform_assets.serving import answers
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app_module, "served_features", broken)
+    monkeypatch.setattr(answers, "served_features_batch", broken)
     answer = client.post("/predict", json=GOOD)
     assert answer.status_code == 500 and "boom" not in answer.text
     monkeypatch.undo()
