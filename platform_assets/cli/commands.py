@@ -478,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.cli.experiments import add_experiments  # the serving split (cli/experiments.py)
 
     add_experiments(commands, HelpFormatter)
+    from platform_assets.cli.simulate import add_simulate  # replaying built days (cli/simulate.py)
+
+    add_simulate(commands, HelpFormatter)
     return parser
 
 

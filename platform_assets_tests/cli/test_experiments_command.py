@@ -66,3 +66,11 @@ def test_a_share_outside_0_1_is_an_argument_error(data_dir, share):
     with pytest.raises(SystemExit) as exit_:
         main(["experiments", "start", "exp-4", "--challenger", "v0002", "--share", share, "--reason", "r"])
     assert exit_.value.code == 2
+
+
+def test_simulate_traffic_refuses_a_day_that_is_not_built(data_dir, capsys):
+    assert main(["simulate-traffic", "--day", "2026-03-04"]) == 1
+    assert "2026-03-04 is not built" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate-traffic", "--day", "2026-02-30"])
+    assert exit_.value.code == 2

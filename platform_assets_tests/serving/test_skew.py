@@ -39,65 +39,45 @@ def scored_day(tmp_path_factory, built_platform):
     return root, day
 
 
-def _requests(root, day) -> pd.DataFrame:
-    """Each batch session of the day with what the application knew at its start: the entry
-    event's path (query string included), user agent and declared device, read from the lake."""
+def _expected(root, day) -> pd.DataFrame:
+    """The batch's feature row and score of every session of the day, by session id."""
     import duckdb
 
     from platform_assets.lib.layout import DataLayout
 
-    layout = DataLayout(root)
-    files = [str(p) for p in layout.day_fragments(day)]
-    con = duckdb.connect(str(layout.warehouse_db), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
+    con = duckdb.connect(str(DataLayout(root).warehouse_db), read_only=True)
     rows = con.execute(
-        f"""
-        WITH entry AS (
-            SELECT session_id, path, query_string, user_agent, device, ts,
-                   row_number() OVER (PARTITION BY session_id ORDER BY ts, source_file, source_line) AS n
-            FROM read_parquet({files!r})
-        )
-        SELECT f.*, p.probability, p.predicted_label, p.model_version, s.referrer AS raw_referrer,
-               s.country AS raw_country, e.path, e.query_string, e.user_agent, e.device AS lake_device
-        FROM session_features AS f
-        JOIN session_predictions AS p USING (event_date, session_id)
-        JOIN sessions AS s USING (event_date, session_id)
-        JOIN entry AS e ON e.session_id = f.session_id AND e.n = 1
-        WHERE f.event_date = CAST(? AS DATE)
-        ORDER BY f.session_id
-        """,
+        "SELECT f.*, p.probability, p.predicted_label, p.model_version FROM session_features AS f "
+        "JOIN session_predictions AS p USING (event_date, session_id) WHERE f.event_date = CAST(? AS DATE)",
         [day],
     ).df()
     all_rows = con.execute("SELECT count(*) FROM session_features WHERE event_date = CAST(? AS DATE)", [day])
     assert len(rows) == all_rows.fetchone()[0]  # every session of the day is compared
     con.close()
-    return rows
+    return rows.set_index("session_id")
 
 
 def test_served_features_and_scores_equal_the_batch_ones_for_every_session_of_a_day(scored_day):
+    """The requests are what ``simulate-traffic`` sends (serving/replay.py): the entry event's path
+    with its query string, user agent and declared device from the lake, referrer, country."""
+    from platform_assets.lib.layout import DataLayout
+    from platform_assets.serving.replay import session_requests
+
     root, day = scored_day
-    batch = _requests(root, day)
+    batch = _expected(root, day)
+    requests = session_requests(DataLayout(root), day)
     assert len(batch) > 50 and batch["prior_sessions_28d"].gt(0).any()  # returning visitors too
+    assert sorted(r["session_id"] for r in requests) == sorted(batch.index)
     client = TestClient(create_app(root))
     assert client.get("/readyz").json()["store_day"] == day
-    for row in batch.itertuples(index=False):
-        path = row.path + (f"?{row.query_string}" if isinstance(row.query_string, str) else "")
-        body = {
-            "visitor_id": row.visitor_id,
-            "time": row.session_start.isoformat() + "Z",
-            "entry_path": path,
-            "referrer": row.raw_referrer,
-            "user_agent": row.user_agent,
-            "device": row.lake_device if row.lake_device in ("desktop", "mobile", "tablet") else None,
-            "country": row.raw_country,
-        }
-        answer = client.post("/predict", json=body)
+    for body in requests:
+        answer = client.post("/predict", json={k: v for k, v in body.items() if v is not None})
         assert answer.status_code == 200, (body, answer.text)
-        got = answer.json()
-        expected = {c: _plain(getattr(row, c)) for c in FEATURE_SPEC.features}
-        assert got["features"] == expected, row.session_id
-        assert got["probability"] == row.probability, row.session_id
-        assert got["label"] == row.predicted_label and got["model_version"] == row.model_version
+        got, row = answer.json(), batch.loc[body["session_id"]]
+        expected = {c: _plain(row[c]) for c in FEATURE_SPEC.features}
+        assert got["features"] == expected, body["session_id"]
+        assert got["probability"] == row["probability"], body["session_id"]
+        assert got["label"] == row["predicted_label"] and got["model_version"] == row["model_version"]
 
 
 def _plain(value):
