@@ -226,3 +226,13 @@ def replace_extra(existing: str, name: str, new_section: str) -> str:
         if match.group(1) == name:
             return existing[: match.start()] + new_section.rstrip("\n") + "\n" + existing[match.end() :]
     return existing.rstrip("\n") + "\n\n" + new_section.rstrip("\n") + "\n"
+
+
+def extra_section(name: str, title: str, paragraphs: list[str], info: dict[str, str]) -> str:
+    """An extra section of RESULTS.md (see :func:`replace_extra`): its title, its paragraphs (a
+    table is one) and the machine it ran on."""
+    body = [part for paragraph in paragraphs for part in (paragraph, "")]
+    machine_rows = markdown_table([[k, v] for k, v in info.items()], ("run", ""))
+    head = [f"<!-- benchmarks:extra {name} -->", f"## {title}", ""]
+    tail = ["### machine", "", machine_rows, f"<!-- benchmarks:extra-end {name} -->", ""]
+    return "\n".join([*head, *body, *tail])

@@ -338,27 +338,9 @@ def verdict(loads: list[Load]) -> str:
 
 
 def markdown(loads: list[Load], graceful: str, setup: str, command: str, info: dict[str, str]) -> str:
-    machine_rows = report.markdown_table([[k, v] for k, v in info.items()], ("run", ""))
-    return "\n".join(
-        [
-            f"<!-- benchmarks:extra {SECTION} -->",
-            "## serving: POST /predict under a fixed request rate, champion + shadow",
-            "",
-            f"`{command}` (`benchmarks/serving.py`; what is measured and how: its docstring). {setup}",
-            "",
-            table(loads),
-            "",
-            verdict(loads),
-            "",
-            graceful,
-            "",
-            "### machine",
-            "",
-            machine_rows,
-            f"<!-- benchmarks:extra-end {SECTION} -->",
-            "",
-        ]
-    )
+    intro = f"`{command}` (`benchmarks/serving.py`; what is measured and how: its docstring). {setup}"
+    title = "serving: POST /predict under a fixed request rate, champion + shadow"
+    return report.extra_section(SECTION, title, [intro, table(loads), verdict(loads), graceful], info)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -134,26 +134,12 @@ def scaled_note(result: SoakResult, info: dict[str, str]) -> str:
 
 
 def markdown(result: SoakResult, command: str, info: dict[str, str]) -> str:
-    machine_rows = report.markdown_table([[k, v] for k, v in info.items()], ("run", ""))
-    return "\n".join(
-        [
-            f"<!-- benchmarks:extra {SECTION} -->",
-            "## soak: a backlog of landed files through dagster dev on PostgreSQL",
-            "",
-            f"`{command}` (`benchmarks/soak.py`; what is measured and how: the docstring of "
-            "`platform_assets_tests/soak.py`).",
-            "",
-            scaled_note(result, info),
-            "",
-            table(result),
-            "",
-            "### machine",
-            "",
-            machine_rows,
-            f"<!-- benchmarks:extra-end {SECTION} -->",
-            "",
-        ]
+    intro = (
+        f"`{command}` (`benchmarks/soak.py`; what is measured and how: the docstring of "
+        "`platform_assets_tests/soak.py`)."
     )
+    title = "soak: a backlog of landed files through dagster dev on PostgreSQL"
+    return report.extra_section(SECTION, title, [intro, scaled_note(result, info), table(result)], info)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
