@@ -156,6 +156,9 @@ def test_a_landed_file_flows_to_the_marts_through_overlapping_runs(tmp_path):
             # no champion in this test: they run, and skip (tested in monitoring/test_sensors.py)
             "monitor_built_days": ("RUNNING", SENSOR_INTERVAL_SECONDS),
             "retrain_on_drift": ("RUNNING", SENSOR_INTERVAL_SECONDS),
+            # no decision log lands in this test: they run and skip (experiments/test_*.py)
+            "decision_days_sensor": ("RUNNING", SENSOR_INTERVAL_SECONDS),
+            "experiment_decider": ("RUNNING", SENSOR_INTERVAL_SECONDS),
         }
 
         # Why the two runs overlap every time: a small day may build in less time than the second

@@ -132,6 +132,10 @@ def test_the_materializations_say_which_engine_built_them(built):
         events = built[engine].build.get_asset_materialization_events()
         assert {e.asset_key.path[-1] for e in events} >= set(MARTS)
         for event in events:
+            if event.asset_key.to_user_string() == "features/visitor_history":
+                # the online store is cut by DuckDB whichever engine built the marts
+                assert event.materialization.metadata["engine"].value == "duckdb"
+                continue
             assert event.materialization.metadata["engine"].value == engine
     lake_engine = "spark" if SPARK_INGEST else "duckdb"
     for run in built["spark"].ingests:

@@ -99,6 +99,10 @@ def test_materializations_record_the_engine_and_its_input(built):
     for engine in ("duckdb", "spark"):
         _, run = built[engine]
         for event in run.get_asset_materialization_events():
+            if event.asset_key.to_user_string() == "features/visitor_history":
+                # the online store is cut by DuckDB whichever engine built the marts
+                assert event.materialization.metadata["engine"].value == "duckdb"
+                continue
             metadata = event.materialization.metadata
             assert metadata["engine"].value == engine
             assert metadata["input_rows_total"].value > 0

@@ -71,20 +71,7 @@ def _deps() -> list[dg.AssetDep]:
     ]
 
 
-@dg.asset(
-    key=VISITOR_HISTORY,
-    partitions_def=event_days,
-    deps=_deps(),
-    group_name=FEATURES_GROUP,
-    kinds={"duckdb", "parquet"},
-    owners=["team:ml"],
-    code_version=hashlib.sha256(store_query().encode()).hexdigest()[:12],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    retry_policy=TRANSIENT_RETRY_POLICY,
-    metadata={"store": "online/visitor_history/ (a Parquet file per day, CURRENT.json the newest)"},
-)
-def visitor_history(context: dg.AssetExecutionContext, engine: PlatformEngine) -> dg.MaterializeResult:
+def _publish_days(context: dg.AssetExecutionContext, engine: PlatformEngine) -> dg.MaterializeResult:
     """Every visitor's whole non-bot sessions of the history window, as of the day's end, published
     to the online feature store the prediction service reads (the newest day becomes current)."""
     root = store_root(engine.layout.root)
@@ -101,8 +88,26 @@ def visitor_history(context: dg.AssetExecutionContext, engine: PlatformEngine) -
     )
 
 
+with warnings.catch_warnings():  # `asset`'s backfill_policy is beta (multi_asset's is not)
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    visitor_history = dg.asset(
+        key=VISITOR_HISTORY,
+        partitions_def=event_days,
+        deps=_deps(),
+        group_name=FEATURES_GROUP,
+        kinds={"duckdb", "parquet"},
+        owners=["team:ml"],
+        code_version=hashlib.sha256(store_query().encode()).hexdigest()[:12],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY_POLICY,
+        metadata={"store": "online/visitor_history/ (a Parquet file per day, CURRENT.json the newest)"},
+    )(_publish_days)
+
+
 def _metadata(done: Published, rows: pa.Table) -> dict[str, object]:
     return {
+        "engine": "duckdb",  # whichever engine built the marts: the warehouse is DuckDB
         "dagster/row_count": rows.num_rows,
         "visitors": len(set(rows.column("visitor_id").to_pylist())),
         "file": done.path.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+import pandas as pd
 
 from platform_assets.lib.ml.model_store import ModelIntegrityError, ModelStore, validate_version
 
@@ -35,9 +36,10 @@ class PlatformModel(mlflow.pyfunc.PythonModel):
             )
         self.scorer = load_scorer(store, version)
 
-    def predict(self, context, model_input, params=None):
-        """Positive-class probability of every row of ``model_input`` (feature columns). No type
-        hints: MLflow would read them as a signature to enforce."""
+    def predict(self, context, model_input: pd.DataFrame, params=None):
+        """Positive-class probability of every row of ``model_input`` (feature columns). A
+        DataFrame hint is one MLflow infers no schema from (nothing is enforced beyond the
+        platform's own feature preparation), and it keeps MLflow from asking for type hints."""
         return self.scorer.probabilities(model_input)
 
 
