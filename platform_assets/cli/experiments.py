@@ -129,7 +129,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _describe(deployed) -> str:
-    arms = ", ".join(f"{a.name}={a.version or 'champion'} {a.share:.0%}" for a in deployed.arms)
+    arms = ", ".join(f"{a.name}{'=' + a.version if a.version else ''} {a.share:.0%}" for a in deployed.arms)
     return arms + (f", shadow={deployed.shadow}" if deployed.shadow else "")
 
 
