@@ -28,34 +28,38 @@ def _held(fd: int) -> bool:
     return os.fstat(fd).st_nlink > 0
 
 
-def remove_abandoned(parent: Path, pattern: str) -> list[Path]:
-    """Delete the entries of ``parent`` matching ``pattern`` (a glob of temporary names) that no
-    living process holds (see the module docstring); return what was removed."""
-    removed: list[Path] = []
+def abandoned(parent: Path, pattern: str) -> Iterator[tuple[Path, int]]:
+    """The entries of ``parent`` matching ``pattern`` that no living process holds, each with a
+    descriptor holding its lock (closed when the caller asks for the next one): their writers died.
+    Skips what is gone, a symlink, unreadable, still locked, or whose name was reused meanwhile."""
     if not parent.is_dir():
-        return removed
-    for path in parent.glob(pattern):
+        return
+    for path in sorted(parent.glob(pattern)):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:  # gone, a symlink (never ours), or unreadable: leave it
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # its writer is alive
-            os.close(fd)
-            continue
-        try:
             if os.stat(path, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
                 continue  # the name was reused meanwhile
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-        except FileNotFoundError:
+            yield path, fd
+        except OSError:  # its writer is alive, or the name is gone
             continue
         finally:
             os.close(fd)
+
+
+def remove_abandoned(parent: Path, pattern: str) -> list[Path]:
+    """Delete the entries of ``parent`` matching ``pattern`` (a glob of temporary names) that no
+    living process holds (see the module docstring); return what was removed."""
+    removed: list[Path] = []
+    for path, _ in abandoned(parent, pattern):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
     return removed
 
 

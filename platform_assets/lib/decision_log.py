@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from platform_assets.lib.atomic import abandoned
+
 FOLDER = "decisions"
 _PREFIX = "decisions-"
 _HIDDEN = ".decisions-"
@@ -116,27 +118,10 @@ def _publish(hidden: Path) -> Path:
 def recover_abandoned(landing: Path | str) -> list[Path]:
     """Publish the hidden decision files of writers that died (no living process holds their
     lock); empty ones are removed. Returns the published paths."""
-    folder = Path(landing) / FOLDER
     published: list[Path] = []
-    if not folder.is_dir():
-        return published
-    for path in sorted(folder.glob(f"{_HIDDEN}*{_SUFFIX}")):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # its writer is alive
-            os.close(fd)
-            continue
-        try:
-            if os.fstat(fd).st_size == 0:
-                path.unlink(missing_ok=True)
-            else:
-                published.append(_publish(path))
-        except FileNotFoundError:
-            pass
-        finally:
-            os.close(fd)
+    for path, fd in abandoned(Path(landing) / FOLDER, f"{_HIDDEN}*{_SUFFIX}"):
+        if os.fstat(fd).st_size == 0:
+            path.unlink(missing_ok=True)
+        else:
+            published.append(_publish(path))
     return published
