@@ -63,9 +63,8 @@ COUNTRIES = ["DE", "US", "FR", "unknown", None]
 def build_data_dir(root: Path, sessions: int, visitors: int, seed: int = 7) -> list[str]:
     """A store, a champion and a shadow under ``root``; returns the stored visitor ids."""
     from platform_assets.lib.ml.deployment import start_experiment
-    from platform_assets.lib.ml.model_store import ModelStore
-    from platform_assets.lib.ml.training import FEATURE_SPEC, build_pipeline, prepare_features
     from platform_assets.serving.online_store import publish_day, store_root
+    from platform_assets_tests.serving.support import register_champion, register_version
 
     rng = np.random.default_rng(seed)
     ids = [f"anon-{v:016x}" for v in rng.integers(0, 2**63, size=visitors)]
@@ -83,25 +82,8 @@ def build_data_dir(root: Path, sessions: int, visitors: int, seed: int = 7) -> l
         }
     )
     publish_day(store_root(root), DAY, rows)
-    store = ModelStore(root / "models")
-    for version_seed in (1, 2):  # v0001 the champion, v0002 the shadow
-        train = np.random.default_rng(version_seed)
-        n = 2_000
-        frame = pd.DataFrame(
-            {
-                c: train.choice(["desktop", "mobile", "search", "direct", None], n)
-                for c in FEATURE_SPEC.categorical
-            }
-            | {c: train.normal(size=n) for c in FEATURE_SPEC.numeric}
-        )
-        label = (frame["prior_conversions_28d"] + train.normal(size=n) > 0.5).astype(int)
-        pipeline = build_pipeline("logreg").fit(prepare_features(frame), label)
-        info = {"params": {"kind": "benchmark"}, "training_data": {"rows": n}, "run_id": "benchmark"}
-        saved = store.save(
-            pipeline, {"model": {"at_train_best_f1": {"threshold": 0.5}}}, frame.head(50), info
-        )
-        if version_seed == 1:
-            store.set_champion(saved.version, {"by": "benchmark", "reason": "benchmark"})
+    register_champion(root, threshold=0.5, seed=1)  # v0001, a logistic regression
+    register_version(root, threshold=0.5, seed=2)  # v0002, the shadow
     start_experiment(root / "models", "benchmark", reason="benchmark", actor="benchmark", shadow="v0002")
     return ids
 

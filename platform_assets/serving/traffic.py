@@ -15,20 +15,17 @@ skipped (and named by ``/readyz``).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from platform_assets.lib.ml.deployment import CHAMPION, NO_EXPERIMENT, Deployment, DeploymentStore, assign
-from platform_assets.lib.ml.model_store import SPARK_FORMAT, ModelIntegrityError, ModelStore
-from platform_assets.lib.ml.scoring import Scorer, load_scorer
+from platform_assets.lib.ml.scoring import Scorer
 from platform_assets.serving.champion import ChampionWatcher
 
 FALLBACK_ARM = "fallback"
 DEFAULT_POLL_SECONDS = 1.0
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,48 +39,13 @@ class Route:
     shadow: Scorer | None
 
 
-class PinnedVersions:
-    """Scorers of named versions, each verified against the registry once, then kept."""
-
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
-        self._loaded: dict[str, Scorer | str] = {}
-        self._lock = threading.Lock()
-
-    def get(self, version: str) -> Scorer | None:
-        """The verified scorer of ``version``, or None when it cannot be served (see :meth:`problem`)."""
-        loaded = self._loaded.get(version)
-        if loaded is None:
-            with self._lock:
-                loaded = self._loaded.get(version)
-                if loaded is None:
-                    loaded = self._load(version)
-                    self._loaded[version] = loaded
-        return loaded if isinstance(loaded, Scorer) else None
-
-    def problem(self, version: str) -> str | None:
-        loaded = self._loaded.get(version)
-        return loaded if isinstance(loaded, str) else None
-
-    def _load(self, version: str) -> Scorer | str:
-        try:
-            if self.store.get(version).format == SPARK_FORMAT:
-                return f"{version} is a Spark ML model; only scikit-learn ones are served"
-            self.store.verify(version)  # model, reference and card against the registry
-            return load_scorer(self.store, version)  # hashes the bytes it loads
-        except (ModelIntegrityError, OSError, ValueError, KeyError) as error:
-            problem = f"{version}: {type(error).__name__}: {error}"
-            log.error("not serving %s", problem)
-            return problem
-
-
 class TrafficSplit:
     """The deployment in force and the scorers it names (see the module docstring)."""
 
     def __init__(self, models_dir: Path, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
         self.champion = ChampionWatcher(models_dir)
         self.deployments = DeploymentStore(models_dir)
-        self.pinned = PinnedVersions(self.champion.store)
+        self.pinned = self.champion.pinned  # challengers and the shadow load as the champion does
         self.poll_seconds = poll_seconds
         self._deployment: Deployment | None = None
         self._polled_at = -float("inf")
