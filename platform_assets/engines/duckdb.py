@@ -485,6 +485,14 @@ class DuckDBEngine(dg.ConfigurableResource):
             self._create_view(con, "_rows", view)
             return con.sql("SELECT * FROM _rows").to_arrow_table()
 
+    def query_views(self, views: dict[str, View], sql: str) -> pa.Table:
+        """``sql`` over these views (warehouse rows, lake days) in a read-only warehouse connection:
+        DuckDB scans the tables and Parquet files itself, nothing is copied out first."""
+        with closing(self.connect(str(self.layout.warehouse_db), read_only=True)) as con:
+            for name, view in views.items():
+                self._create_view(con, name, view)
+            return con.sql(sql).to_arrow_table()
+
     def empty_lake_events(self) -> pa.Table:
         """No rows, with the lake events schema (a range of days nothing landed for)."""
         with closing(self.connect()) as con:

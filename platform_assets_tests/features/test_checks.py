@@ -79,6 +79,56 @@ def test_planted_leakage_and_a_flattened_column_are_caught(built_platform, tmp_p
     assert values(constant)["distinct_values"]["device"] == 1
 
 
+def test_a_range_is_judged_in_one_read_of_the_lake_with_each_days_own_result(
+    built_platform, tmp_path, monkeypatch
+):
+    root = tmp_path / "copy"
+    shutil.copytree(built_platform.root, root)
+    days = built_platform.days
+    con = duckdb.connect(str(DataLayout(root).warehouse_db))
+    for day, extra in ((days[1], 1), (days[3], 2)):  # one leaking row on day 1, two on day 3
+        con.execute(
+            "UPDATE session_features SET prior_sessions_28d = prior_sessions_28d + 1 WHERE session_id IN "
+            "(SELECT session_id FROM session_features WHERE event_date = ? ORDER BY session_id LIMIT ?)",
+            [day, extra],
+        )
+    rows_per_day = dict(
+        con.execute(
+            "SELECT strftime(event_date, '%Y-%m-%d'), count(*) FROM session_features GROUP BY 1"
+        ).fetchall()
+    )
+    con.close()
+    # the range's one read: the event windows of its first and last day, counted from the files
+    layout = DataLayout(root)
+    first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
+    files = [
+        str(p) for p in layout.days_fragments(first - dt.timedelta(days=29), last + dt.timedelta(days=1))
+    ]
+    events_read = duckdb.execute(f"SELECT count(*) FROM read_parquet({files})").fetchone()[0]
+
+    leakage = BY_NAME["no_label_leakage"]
+    with check_run(build_definitions(PlatformSettings(data_dir=root)), built_platform.instance) as run:
+        one_by_one = {day: values(leakage.evaluate(run, day)) for day in days}
+        together = {day: values(result) for day, result in leakage.evaluate_days(run, days).items()}
+        monkeypatch.setattr("platform_assets.layers.features.checks.LEAKAGE_DAYS_PER_PASS", 3)
+        in_passes_of_three = {day: values(r) for day, r in leakage.evaluate_days(run, days).items()}
+
+    assert {day: found["leaking_rows"] for day, found in together.items()} == {
+        days[0]: 0,
+        days[1]: 1,
+        days[2]: 0,
+        days[3]: 2,
+    }
+    assert {day: found["rows"] for day, found in together.items()} == rows_per_day
+    assert together[days[0]]["lake_events"] == events_read
+    for day in days:  # the same verdict, rows, sample and problems as day by day
+        for found in (together[day], in_passes_of_three[day]):
+            assert {k: v for k, v in found.items() if k != "lake_events"} == {
+                k: v for k, v in one_by_one[day].items() if k != "lake_events"
+            }
+    assert together[days[3]]["problems"] == {"history counts sessions not ended at the start": 2}
+
+
 DAY, NEXT = "2026-04-07", "2026-04-08"
 
 

@@ -102,14 +102,19 @@ class CheckRun:
 
 # A check's logic: the run, and the partition key it checks ('' for an unpartitioned asset).
 Evaluate = Callable[[CheckRun, str], dg.AssetCheckResult]
+# A check's logic over several days at once (the days of a backfill range, in order): a result
+# per day, for checks whose inputs overlap from day to day (one read of them serves every day).
+EvaluateDays = Callable[[CheckRun, Sequence[str]], Mapping[str, dg.AssetCheckResult]]
 
 
 @dataclass(frozen=True)
 class Check:
-    """One asset check: its spec (asset, name, blocking, description) and its logic."""
+    """One asset check: its spec (asset, name, blocking, description) and its logic, for one
+    partition key, and for several at once when it is declared with :func:`check_days`."""
 
     spec: dg.AssetCheckSpec
     evaluate: Evaluate
+    evaluate_days: EvaluateDays | None = None
 
 
 def check(asset: dg.AssetKey, name: str, *, blocking: bool, description: str) -> Callable[[Evaluate], Check]:
@@ -119,6 +124,22 @@ def check(asset: dg.AssetKey, name: str, *, blocking: bool, description: str) ->
     def declare(evaluate: Evaluate) -> Check:
         return Check(
             dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description), evaluate
+        )
+
+    return declare
+
+
+def check_days(
+    asset: dg.AssetKey, name: str, *, blocking: bool, description: str
+) -> Callable[[EvaluateDays], Check]:
+    """:func:`check` for logic that judges several days in one pass (see :data:`EvaluateDays`):
+    a backfill range is judged in one call, a single day as a range of one."""
+
+    def declare(evaluate_days: EvaluateDays) -> Check:
+        return Check(
+            dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description),
+            lambda run, key: evaluate_days(run, [key])[key],
+            evaluate_days,
         )
 
     return declare
@@ -146,7 +167,7 @@ def checks_step(name: str, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
         run = CheckRun(engine, quality, storage, context.instance)
         try:
             results = {
-                key: over_keys(keys, lambda k, c=declared: _evaluate(c, run, k))
+                key: _evaluate_keys(declared, run, keys)
                 for key, declared in by_key.items()
                 if key in context.selected_asset_check_keys
             }
@@ -165,16 +186,31 @@ def checks_step(name: str, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
     return _checks
 
 
-def _evaluate(declared: Check, run: CheckRun, key: str) -> dg.AssetCheckResult:
+def _evaluate_keys(declared: Check, run: CheckRun, keys: Sequence[str]) -> dg.AssetCheckResult:
+    """The check's result over ``keys``: day by day, or in one pass for a :func:`check_days` check."""
+    if declared.evaluate_days is None or len(keys) == 1:
+        return over_keys(keys, lambda key: _evaluate(declared.evaluate, run, key))
     try:
-        return declared.evaluate(run, key)
+        by_day = declared.evaluate_days(run, keys)
     except Exception as error:
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"error": f"{type(error).__name__}: {error}"},
-            description=f"the check could not run: {type(error).__name__}: {error}",
-        )
+        return _could_not_run(error)
+    return over_keys(keys, by_day.__getitem__)
+
+
+def _evaluate(evaluate: Evaluate, run: CheckRun, key: str) -> dg.AssetCheckResult:
+    try:
+        return evaluate(run, key)
+    except Exception as error:
+        return _could_not_run(error)
+
+
+def _could_not_run(error: Exception) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"error": f"{type(error).__name__}: {error}"},
+        description=f"the check could not run: {type(error).__name__}: {error}",
+    )
 
 
 def over_keys(keys: Sequence[str], evaluate: Callable[[str], dg.AssetCheckResult]) -> dg.AssetCheckResult:

@@ -32,6 +32,12 @@ def partition_rows(definition: SqlDefinition) -> str:
     return f"(SELECT * FROM main.{table} WHERE {column} = CAST(? AS DATE))"
 
 
+def partition_range_rows(definition: SqlDefinition) -> str:
+    """The table's rows of the days from the query's next parameter to the one after (YYYY-MM-DD)."""
+    table, column = identifier(definition.name), identifier(definition.partition_column or "event_date")
+    return f"(SELECT * FROM main.{table} WHERE {column} BETWEEN CAST(? AS DATE) AND CAST(? AS DATE))"
+
+
 def rate_columns(definition: SqlDefinition) -> list[str]:
     return [identifier(c) for c in definition.columns if _RATE.search(c)]
 

@@ -49,7 +49,7 @@ _ROW_PROBLEMS = (
     ("no such session in the lake events", "s.session_id IS NULL"),
     (
         "not the session's first day (a later part of it)",
-        "s.session_id IS NOT NULL AND coalesce(CAST(s.session_start AS DATE) <> {day}, true)",
+        "s.session_id IS NOT NULL AND coalesce(CAST(s.session_start AS DATE) <> f.event_date, true)",
     ),
     (
         "session_start is not the first event",
@@ -111,6 +111,8 @@ sessions AS MATERIALIZED (
 ),
 features AS MATERIALIZED (
     SELECT
+        CAST(event_date AS DATE) AS event_date,
+        CAST(event_date AS DATE) - {history_days} AS history_from,
         session_id, visitor_id, session_start, entry_event_type, hour_of_day, label,
         prior_sessions_28d, prior_conversions_28d, prior_page_views_28d,
         nullif(CAST(days_since_prior_session AS DOUBLE), 'NaN'::DOUBLE) AS days_since
@@ -127,12 +129,13 @@ ended AS (
     FROM features AS f
     JOIN sessions AS w ON w.visitor_id = f.visitor_id
     WHERE NOT w.is_bot
-      AND CAST(w.session_start AS DATE) BETWEEN {first_day} AND {day}
+      AND CAST(w.session_start AS DATE) BETWEEN f.history_from AND f.event_date
       AND w.session_end < f.session_start
     GROUP BY f.session_id
 ),
 checked AS (
     SELECT
+        f.event_date,
         f.session_id,
         f.session_start,
         s.session_start AS first_event,
@@ -155,29 +158,37 @@ checked AS (
     ) AS h ON h.session_id = f.session_id
     UNION ALL
     SELECT
-        s.session_id, NULL, s.session_start, NULL, s.converted, NULL, NULL, [{missing}]
+        CAST(s.session_start AS DATE), s.session_id, NULL, s.session_start, NULL, s.converted,
+        NULL, NULL, [{missing}]
     FROM sessions AS s
     WHERE NOT s.is_bot
-      AND CAST(s.session_start AS DATE) = {day}
-      AND s.session_id NOT IN (SELECT session_id FROM features WHERE session_id IS NOT NULL)
+      AND CAST(s.session_start AS DATE) BETWEEN {first_day} AND {last_day}
+      AND NOT EXISTS (
+          SELECT 1 FROM features AS f
+          WHERE f.session_id = s.session_id AND f.event_date = CAST(s.session_start AS DATE)
+      )
 )
 SELECT
-    session_id, session_start, first_event, label, converted, prior_sessions_28d, ended_before,
-    array_to_string(problems, '; ') AS problem
+    event_date, session_id, session_start, first_event, label, converted, prior_sessions_28d,
+    ended_before, array_to_string(problems, '; ') AS problem
 FROM checked
 WHERE len(problems) > 0
-ORDER BY session_id
+ORDER BY event_date, session_id
 """
 
 
 @dataclass(frozen=True)
 class Leaks:
-    """The offending rows (one per session id, sorted, with its ``problem``: the problems joined
-    by '; '), how many feature rows were checked and how many lake events were read."""
+    """The offending rows (one per session id and day, sorted, with its ``problem``: the problems
+    joined by '; '), how many feature rows were checked per day, and how many lake events were read."""
 
     rows: pd.DataFrame
-    feature_rows: int
+    feature_rows_by_day: dict[dt.date, int]
     lake_events: int
+
+    @property
+    def feature_rows(self) -> int:
+        return sum(self.feature_rows_by_day.values())
 
 
 def event_window(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -190,33 +201,42 @@ def _date(day: dt.date) -> str:
     return f"DATE '{dt.date(day.year, day.month, day.day).isoformat()}'"
 
 
-def leaks_query(features: str, events: str, day: dt.date) -> str:
-    """The SQL of the offending rows: ``features`` is a relation of the day's feature rows (it may
-    hold query parameters: it appears once), ``events`` one of the lake events of
-    :func:`event_window` (at least :data:`EVENT_COLUMNS`)."""
-    problems = ", ".join(
-        f"CASE WHEN {when.format(day=_date(day))} THEN {sql_string(text)} END" for text, when in _ROW_PROBLEMS
-    )
+def leaks_query(features: str, events: str, day: dt.date, last_day: dt.date | None = None) -> str:
+    """The SQL of the offending rows of the days ``day`` .. ``last_day`` (or ``day`` alone):
+    ``features`` is a relation of those days' feature rows (it may hold query parameters: it
+    appears once), ``events`` one of the lake events from :func:`event_window` of the first day to
+    that of the last (at least :data:`EVENT_COLUMNS`). Each row is judged against its own day."""
+    problems = ", ".join(f"CASE WHEN {when} THEN {sql_string(text)} END" for text, when in _ROW_PROBLEMS)
     return _SQL.format(
         events=events,
         features=features,
-        day=_date(day),
-        first_day=_date(day - dt.timedelta(days=HISTORY_DAYS)),
+        first_day=_date(day),
+        last_day=_date(last_day or day),
+        history_days=HISTORY_DAYS,
         problems=problems,
         missing=sql_string(MISSING_ROW),
     )
 
 
-def find_leaks(query: Query, features: str, events: str, day: dt.date, params: Sequence = ()) -> Leaks:
+def find_leaks(
+    query: Query,
+    features: str,
+    events: str,
+    day: dt.date,
+    params: Sequence = (),
+    *,
+    last_day: dt.date | None = None,
+) -> Leaks:
     """Run :func:`leaks_query` through ``query`` (``params`` are those of ``features``): the
-    recomputation and the comparison stay in DuckDB; the offending rows and two counts come back."""
-    rows = query(leaks_query(features, events, day), list(params))
-    counts = query(
-        f"SELECT (SELECT count(*) FROM {features}) AS feature_rows, "
-        f"(SELECT count(*) FROM {events}) AS lake_events",
-        list(params),
-    ).iloc[0]
-    return Leaks(rows, int(counts["feature_rows"]), int(counts["lake_events"]))
+    recomputation and the comparison stay in DuckDB; the offending rows and the counts come back."""
+    rows = query(leaks_query(features, events, day, last_day), list(params))
+    rows["event_date"] = pd.to_datetime(rows["event_date"]).dt.date
+    per_day = query(
+        f"SELECT CAST(event_date AS DATE) AS day, count(*) AS n FROM {features} GROUP BY 1", list(params)
+    )
+    lake_events = query(f"SELECT count(*) AS n FROM {events}", []).iloc[0]["n"]
+    by_day = {pd.Timestamp(d).date(): int(n) for d, n in zip(per_day["day"], per_day["n"], strict=True)}
+    return Leaks(rows, by_day, int(lake_events))
 
 
 def leaking_rows(features: pd.DataFrame, events: pd.DataFrame, day: dt.date) -> pd.DataFrame:

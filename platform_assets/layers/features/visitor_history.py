@@ -12,12 +12,11 @@ engine built it).
 import datetime as dt
 import hashlib
 import warnings
-from contextlib import closing
 
 import dagster as dg
 import pyarrow as pa
 
-from platform_assets.engines.base import WarehouseRows
+from platform_assets.engines.base import LakeDays, WarehouseRows
 from platform_assets.engines.resource import PlatformEngine
 from platform_assets.layers.common.names import FEATURES_GROUP
 from platform_assets.layers.common.partitions import event_days
@@ -43,19 +42,14 @@ def history_days() -> int:
 
 
 def history_rows(engine: PlatformEngine, day: dt.date) -> pa.Table:
-    """The store's rows for ``day``: the batch's whole sessions over the batch's views of that day."""
+    """The store's rows for ``day``: the batch's whole sessions over the batch's views of that day
+    (DuckDB reads the warehouse and the lake files in place)."""
     before, after = _reach()
-    sessions = engine.duckdb.rows(
-        WarehouseRows("sessions", "event_date", day - dt.timedelta(days=before), day)
-    )
-    files = [str(p) for p in engine.layout.days_fragments(day, day + dt.timedelta(days=after))]
-    with closing(engine.connect()) as con:
-        con.register(HISTORY_VIEW, sessions)
-        if files:
-            con.read_parquet(files, hive_partitioning=False, union_by_name=True).create_view(LATER_VIEW)
-        else:
-            con.register(LATER_VIEW, engine.duckdb.empty_lake_events())
-        return con.sql(store_query()).to_arrow_table()
+    views = {
+        HISTORY_VIEW: WarehouseRows("sessions", "event_date", day - dt.timedelta(days=before), day),
+        LATER_VIEW: LakeDays("events", day, day + dt.timedelta(days=after)),
+    }
+    return engine.duckdb.query_views(views, store_query())
 
 
 def _deps() -> list[dg.AssetDep]:
