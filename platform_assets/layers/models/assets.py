@@ -192,7 +192,7 @@ def conversion_model(
         dagster_run_id=context.run.run_id,
         reports=storage.layout.reports,
     )
-    say_mirrored(context.log, mirrored)
+    say_mirrored(context.log, mirrored, context.run.run_id)
     yield dg.MaterializeResult(
         metadata={
             **challenger_metadata(result, version, accepted, info, decision, policy, training_data),
@@ -505,7 +505,7 @@ def champion(
     else:
         record = _promote_challenger(context, store)
     mirrored = mirror_champion(target_for(storage.data_dir), store)
-    say_mirrored(context.log, mirrored)
+    say_mirrored(context.log, mirrored, context.run.run_id)
     current = store.champion()
     assert current is not None  # promote_version and _promote_challenger set it or raise
     entry = store.entry(current.version)
@@ -528,9 +528,17 @@ def champion(
     )
 
 
-def say_mirrored(log: logging.Logger | dg.DagsterLogManager, outcome: str) -> None:
-    """One line about the MLflow mirror: a warning when it was skipped (and why)."""
-    if outcome.startswith(SKIPPED):
+# (run id, outcome) of each skip already warned about in this process: a run's training and
+# champion steps (in-process) skip for the same reason, and the run says so once.
+_WARNED_SKIPS: set[tuple[str, str]] = set()
+
+
+def say_mirrored(log: logging.Logger | dg.DagsterLogManager, outcome: str, run_id: str = "") -> None:
+    """One line about the MLflow mirror: a warning when it was skipped (and why), once per run and
+    reason (later steps of the run log it as info); an info line when it mirrored."""
+    if outcome.startswith(SKIPPED) and (run_id, outcome) not in _WARNED_SKIPS:
+        if run_id:
+            _WARNED_SKIPS.add((run_id, outcome))
         log.warning(f"mlflow: {outcome}; the platform's registry is unaffected")
     else:
         log.info(f"mlflow: {outcome}")
