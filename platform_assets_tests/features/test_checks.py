@@ -129,6 +129,36 @@ def test_a_range_is_judged_in_one_read_of_the_lake_with_each_days_own_result(
     assert together[days[3]]["problems"] == {"history counts sessions not ended at the start": 2}
 
 
+def test_a_range_run_publishes_its_newest_day_to_the_online_store_only(built_platform):
+    from platform_assets.serving.online_store import read_pointer, store_root
+
+    days = built_platform.days  # built in one range run by the fixture
+    root = store_root(built_platform.root)
+    assert [p.name.split(".")[0] for p in root.glob("*.parquet")] == [days[-1]]
+    assert read_pointer(root)["day"] == days[-1]
+    recorded = {
+        e.partition: {k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()}
+        for e in built_platform.build.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "features/visitor_history"
+    }
+    assert set(recorded) == set(days)
+    assert all(recorded[day]["superseded_by"] == days[-1] for day in days[:-1])
+    # the published day: one row per non-bot whole session begun in its window, counted from the mart
+    con = duckdb.connect(str(built_platform.layout.warehouse_db), read_only=True)
+    sessions = con.execute(
+        "SELECT count(*) FROM (SELECT session_id, arg_min(is_bot, event_date) AS bot FROM sessions "
+        "GROUP BY session_id) WHERE NOT bot"
+    ).fetchone()[0]
+    con.close()
+    assert recorded[days[-1]]["dagster/row_count"] == sessions > 0
+    checks = {
+        e.check_name: e.passed
+        for e in built_platform.build.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == "features/visitor_history"
+    }
+    assert checks == {"one_row_per_whole_session": True}
+
+
 DAY, NEXT = "2026-04-07", "2026-04-08"
 
 

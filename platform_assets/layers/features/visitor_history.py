@@ -67,19 +67,22 @@ def _deps() -> list[dg.AssetDep]:
 
 def _publish_days(context: dg.AssetExecutionContext, engine: PlatformEngine) -> dg.MaterializeResult:
     """Every visitor's whole non-bot sessions of the history window, as of the day's end, published
-    to the online feature store the prediction service reads (the newest day becomes current)."""
+    to the online feature store the prediction service reads (the newest day becomes current).
+    A range run publishes its newest day only: the service reads the newest day, so the older
+    days' files would be superseded as soon as written (each records which day superseded it)."""
     root = store_root(engine.layout.root)
-    ranged = len(context.partition_keys) > 1
-    for key in context.partition_keys:  # in order: the pointer ends on the newest day
-        rows = history_rows(engine, dt.date.fromisoformat(key))
-        done = publish_day(root, key, rows)
-        context.log.info(f"visitor_history {key}: {done.rows} sessions, current={done.current}")
-        if ranged:  # each day of a range records its own figures
-            context.add_asset_metadata(_metadata(done, rows), partition_key=key)
-    return dg.MaterializeResult(
-        metadata=_metadata(done, rows),
-        data_version=None if ranged else dg.DataVersion(done.sha256[:16]),
-    )
+    keys = sorted(context.partition_keys)
+    newest = keys[-1]
+    for key in keys[:-1]:
+        context.add_asset_metadata({"superseded_by": newest}, partition_key=key)
+    rows = history_rows(engine, dt.date.fromisoformat(newest))
+    done = publish_day(root, newest, rows)
+    context.log.info(f"visitor_history {newest}: {done.rows} sessions, current={done.current}")
+    if len(keys) > 1:
+        context.add_asset_metadata(_metadata(done, rows), partition_key=newest)
+        context.log.info(f"visitor_history {keys[0]}..{keys[-2]}: superseded by {newest}, not published")
+        return dg.MaterializeResult()
+    return dg.MaterializeResult(metadata=_metadata(done, rows), data_version=dg.DataVersion(done.sha256[:16]))
 
 
 with warnings.catch_warnings():  # `asset`'s backfill_policy is beta (multi_asset's is not)
