@@ -79,13 +79,14 @@ class Answerer:
         answered, shadows = self.scoring.scores(
             features, [route.scorer for route in routes], [route.shadow for route in routes]
         )
+        rows = features.to_dict("index")  # once: a pandas row per request cost more than its answer
         answers: list[PredictResponse | Refusal] = []
         for position, (request, route) in enumerate(zip(requests, routes, strict=True)):
             if position not in answered:
                 answers.append(Refusal(422, "not scored", (BOT_PROBLEM,)))
                 continue
             probability = answered[position]
-            row = features.loc[position]
+            row = rows[position]
             answer = PredictResponse(
                 probability=probability,
                 label=int(probability >= route.scorer.threshold),
