@@ -244,11 +244,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, extra: list[str]) -> subprocess.Popen:
     import httpx
 
     cli = [sys.executable, "-m", "platform_assets.cli", "serve", "--port", str(port)]
-    cli += ["--decision-log-lines", "100000"]
+    cli += ["--decision-log-lines", "100000", *extra]
     env = {**os.environ, "PLATFORM_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     server = subprocess.Popen(cli, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -333,6 +333,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--visitors", type=int, default=20_000, help="visitors owning them")
     p.add_argument("--max-in-flight", type=int, default=256, help="outstanding requests at most")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds before a request is an error")
+    p.add_argument("--serve-args", default="", help="more arguments of `platform-assets serve`")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="the RESULTS.md to write into")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     return p.parse_args(argv)
@@ -348,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = build_data_dir(data_dir, args.sessions, args.visitors)
         bodies = request_bodies(ids, 20_000)
         port = _free_port()
-        server = start_server(data_dir, port)
+        server = start_server(data_dir, port, shlex.split(args.serve_args))
         try:
             url = f"http://127.0.0.1:{port}"
             warm = run_load(url, server.pid, bodies, 20, argparse.Namespace(**{**vars(args), "seconds": 3}))

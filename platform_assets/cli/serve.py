@@ -53,6 +53,12 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         help="requests answered together at most (those that arrived while the last batch was answered)",
     )
     p.add_argument(
+        "--batch-workers",
+        type=_positive,
+        default=1,
+        help="batches answered at once (the feature query runs without holding the GIL)",
+    )
+    p.add_argument(
         "--decision-log-lines",
         type=_positive,
         default=10_000,
@@ -119,7 +125,11 @@ def run_serve(args: argparse.Namespace) -> int:
             landing, max_lines=args.decision_log_lines, max_seconds=args.decision_log_seconds
         )
     app = create_app(
-        settings.data_dir, max_body_bytes=args.max_body_bytes, decisions=decisions, max_batch=args.max_batch
+        settings.data_dir,
+        max_body_bytes=args.max_body_bytes,
+        decisions=decisions,
+        max_batch=args.max_batch,
+        batch_workers=args.batch_workers,
     )
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)

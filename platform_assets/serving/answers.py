@@ -3,8 +3,8 @@
 Each request is routed by :class:`~platform_assets.serving.traffic.TrafficSplit` (the champion,
 or the visitor's sticky arm of the experiment in force, plus a shadow); the batch's features come
 from one run of the batch feature SQL (``served_features_batch``); each model scores its own
-requests in one call, the shadow every request; each answer is appended to the decision log
-before it is returned.
+requests in one call, the shadow every request (``array_scoring``: the models' inputs prepared once);
+each answer is appended to the decision log before it is returned.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from platform_assets.lib.ml.scoring import Scorer
+from platform_assets.serving.array_scoring import BatchScoring
 from platform_assets.serving.champion import ChampionUnavailable
+from platform_assets.serving.heap import FreezeWhenLoaded
 from platform_assets.serving.online_store import OnlineStore, StoreUnavailable
 from platform_assets.serving.schema import PredictRequest, PredictResponse
 from platform_assets.serving.served_features import SessionStart, served_features_batch
@@ -65,6 +66,8 @@ class Answerer:
 
     def __init__(self, split: TrafficSplit, store: OnlineStore, decisions: Decisions) -> None:
         self.split, self.store, self.decisions = split, store, decisions
+        self.scoring = BatchScoring()
+        self.heap = FreezeWhenLoaded()
 
     def answer(self, requests: Sequence[PredictRequest]) -> list[PredictResponse | Refusal]:
         try:
@@ -73,15 +76,17 @@ class Answerer:
         except (ChampionUnavailable, StoreUnavailable) as error:
             return [Refusal(503, "not ready", (str(error),))] * len(requests)
         features = served_features_batch(snapshot, [session_start(r) for r in requests])
-        answered = _scores(features, [route.scorer for route in routes])
-        shadows = _scores(features, [route.shadow for route in routes])
+        answered, shadows = self.scoring.scores(
+            features, [route.scorer for route in routes], [route.shadow for route in routes]
+        )
+        rows = features.to_dict("index")  # once: a pandas row per request cost more than its answer
         answers: list[PredictResponse | Refusal] = []
         for position, (request, route) in enumerate(zip(requests, routes, strict=True)):
             if position not in answered:
                 answers.append(Refusal(422, "not scored", (BOT_PROBLEM,)))
                 continue
             probability = answered[position]
-            row = features.loc[position]
+            row = rows[position]
             answer = PredictResponse(
                 probability=probability,
                 label=int(probability >= route.scorer.threshold),
@@ -95,6 +100,7 @@ class Answerer:
             )
             self.decisions.append(decision_record(request, route, answer, shadows.get(position)))
             answers.append(answer)
+        self.heap.used(snapshot, *(scorer for r in routes for scorer in (r.scorer, r.shadow)))
         return answers
 
 
@@ -108,20 +114,6 @@ def session_start(request: PredictRequest) -> SessionStart:
         device=request.device,
         country=request.country,
     )
-
-
-def _scores(features: pd.DataFrame, scorers: Sequence[Scorer | None]) -> dict[int, float]:
-    """Each scored request's probability by its position: every scorer scores its own requests in
-    one call (requests without a feature row, bots, or without a scorer get none)."""
-    groups: dict[int, tuple[Scorer, list[int]]] = {}
-    for position, scorer in enumerate(scorers):
-        if scorer is not None and position in features.index:
-            groups.setdefault(id(scorer), (scorer, []))[1].append(position)
-    scores: dict[int, float] = {}
-    for scorer, positions in groups.values():
-        probabilities = scorer.probabilities(features.loc[positions])
-        scores.update(zip(positions, (float(p) for p in probabilities), strict=True))
-    return scores
 
 
 def decision_record(

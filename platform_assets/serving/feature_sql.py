@@ -4,9 +4,13 @@ The batch feature table is the one definition. Two queries are cut from it:
 
 - :func:`store_query`: its ``whole_sessions`` CTE (with the CTEs it reads) over the same views the
   batch reads for a day, kept non-bot: the online store's rows (``features/visitor_history``).
-- :func:`served_query`: the WHOLE batch query, run over three CTEs built from a batch of requests
-  and their visitors' stored sessions instead of the warehouse views. The entry context (referrer class,
-  calendar, login), the 28-day ``prior`` aggregation and every cast are the batch's own text.
+- :func:`served_query`: the rest of the batch query, the CTEs after ``whole_sessions`` and the
+  final SELECT, over a batch of requests (``target_sessions``) and ``whole_sessions`` given as the
+  stored rows of the batch's visitors (what the store holds IS that CTE's rows) plus each request's
+  own session. The entry context (referrer class, calendar, login), the 28-day ``prior``
+  aggregation and every cast are the batch's own text. The CTEs before ``whole_sessions`` fold the
+  warehouse's rows into whole sessions: in serving that was done when the store was built, and
+  DuckDB would plan them on every request for nothing.
 
 The file's CTEs are split on its layout (``name AS (`` ... ``)`` at the start of a line, the final
 SELECT after the last); :func:`split_ctes` refuses a file it cannot cut back into itself.
@@ -22,6 +26,7 @@ from platform_assets.serving.entry_context import entry_sql
 from platform_assets.sql import SqlDefinition, load
 
 FEATURES = "features/session_features"
+STORED = "whole_sessions"  # the CTE whose rows the online store holds
 # what the online store keeps of a whole session: what the batch's history part reads of it
 STORE_COLUMNS = ("visitor_id", "session_id", "first_day", "session_end", "converted", "page_views")
 _CTE_START = re.compile(r"^(?:WITH\s+)?(?P<name>\w+) AS \($", re.M)
@@ -92,19 +97,19 @@ def store_query() -> str:
     every session begun in the history view's days, as the lookahead events complete it."""
     columns = ", ".join(f"w.{c}" for c in STORE_COLUMNS if c != "page_views")
     return join_ctes(
-        _upto("whole_sessions"),
+        _upto(STORED),
         f"SELECT {columns}, CAST(w.page_views AS BIGINT) AS page_views\n"
         "FROM whole_sessions AS w\nWHERE w.is_bot = FALSE\nORDER BY w.visitor_id, w.first_day, w.session_id",
     )
 
 
-# A batch of requests as the batch's three input views (``requests``: one row per request, the
-# columns of :data:`REQUEST_COLUMNS`). Each request is a session on its first day; its own row in
-# the history view only lets the batch's targets CTE find it: it is marked a bot there, so the
-# history part (which counts non-bot sessions only) never counts it, for itself or for another
-# request of the same visitor in the batch. The stored sessions are rows of whole sessions (one per
-# session, on its first day) and no later events: the store already holds their ends and
-# conversions as the lookahead completed them.
+# A batch of requests as the two relations the served query starts from (``requests``: one row per
+# request, the columns of :data:`REQUEST_COLUMNS`). Each request is a session on its first day
+# (``target_sessions``, typed as the warehouse's sessions are). ``whole_sessions`` is the stored
+# whole sessions of the batch's visitors, plus each request's own session: the targets CTE finds a
+# request there (its label, unknown yet, is 0); it is marked a bot there, so the history part
+# (which counts non-bot sessions only) never counts it, for itself or for another request of the
+# same visitor in the batch.
 REQUEST_COLUMNS = (
     "day",
     "session_id",
@@ -116,7 +121,7 @@ REQUEST_COLUMNS = (
     "country",
     "referrer",
 )
-REQUEST_VIEWS = {
+SERVED_VIEWS = {
     "target_sessions": """    SELECT
         CAST(e.day AS DATE) AS event_date,
         CAST(e.session_id AS VARCHAR) AS session_id,
@@ -128,19 +133,34 @@ REQUEST_VIEWS = {
         CAST(e.referrer AS VARCHAR) AS referrer,
         e.device = 'bot' AS is_bot
     FROM (ENTRY) AS e""",
-    "history_sessions": """    SELECT
-        s.session_id, s.first_day AS event_date, s.visitor_id, s.session_end,
-        s.converted = 1 AS converted, s.page_views, FALSE AS is_bot
+    STORED: """    SELECT
+        s.session_id, s.first_day, s.visitor_id, FALSE AS is_bot, s.session_end, s.converted, s.page_views
     FROM visitor_history AS s
     WHERE s.visitor_id IN (SELECT CAST(r.visitor_id AS VARCHAR) FROM requests AS r)
     UNION ALL
-    SELECT t.session_id, t.event_date, t.visitor_id, t.session_start, FALSE, 0, TRUE
+    SELECT t.session_id, t.event_date, t.visitor_id, TRUE, t.session_start, 0, 0
     FROM target_sessions AS t""",
-    "later_events": """    SELECT
-        CAST(NULL AS VARCHAR) AS session_id, CAST(NULL AS TIMESTAMP) AS ts,
-        CAST(NULL AS VARCHAR) AS event_type, CAST(NULL AS INTEGER) AS status
-    WHERE FALSE""",
 }
+
+
+def _after_stored() -> dict[str, str]:
+    """The CTEs after :data:`STORED`, checked to read no relation before it but the
+    ``target_sessions`` input (the served query provides no other)."""
+    ctes, inputs = _parts().ctes, definition().inputs
+    names = list(ctes)
+    if STORED not in ctes or "target_sessions" not in inputs:
+        raise ValueError(f"{FEATURES} no longer has the CTE {STORED!r} and the input target_sessions")
+    tail = {n: ctes[n] for n in names[names.index(STORED) + 1 :]}
+    text = _without_comments("\n".join([*tail.values(), _parts().select]))
+    before = {*inputs, *names[: names.index(STORED)]} - {"target_sessions"}
+    read = sorted(n for n in before if re.search(rf"\b{n}\b", text))
+    if read:
+        raise ValueError(f"{FEATURES} reads {read} after {STORED!r}: the served query must follow it")
+    return tail
+
+
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
 
 
 @cache
@@ -149,12 +169,8 @@ def served_query() -> str:
     :data:`REQUEST_COLUMNS`, session ids unique) over the in-memory table ``visitor_history``
     (:data:`STORE_COLUMNS`): one row per request's ``session_id``, none for a bot (the batch
     keeps none)."""
-    parts = _parts()
-    missing = set(REQUEST_VIEWS) - set(definition().inputs)
-    if missing:
-        raise ValueError(f"{FEATURES} no longer reads {sorted(missing)}: the served query must follow it")
     views = {
-        **REQUEST_VIEWS,
-        "target_sessions": REQUEST_VIEWS["target_sessions"].replace("ENTRY", entry_sql()),
+        **SERVED_VIEWS,
+        "target_sessions": SERVED_VIEWS["target_sessions"].replace("ENTRY", entry_sql()),
     }
-    return join_ctes({**views, **parts.ctes}, parts.select)
+    return join_ctes({**views, **_after_stored()}, _parts().select)

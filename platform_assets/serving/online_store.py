@@ -36,6 +36,7 @@ from platform_assets.engines.dialect import duckdb_prelude
 from platform_assets.lib.atomic import atomic_write_bytes, atomic_write_text
 from platform_assets.lib.layout import validate_day
 from platform_assets.serving.feature_sql import STORE_COLUMNS
+from platform_assets.serving.served_macros import SERVED_MACROS
 
 POINTER = "CURRENT.json"
 TABLE = "visitor_history"
@@ -148,6 +149,8 @@ def load_snapshot(root: Path, pointer: dict) -> Snapshot:
         # the engines' functions as macros of the database, not of one connection: every
         # request's cursor sees them
         database.execute(statement.replace("CREATE OR REPLACE TEMP MACRO", "CREATE OR REPLACE MACRO"))
+    for statement in SERVED_MACROS:
+        database.execute(statement)
     database.register("_published", table)
     database.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM _published ORDER BY visitor_id")
     database.unregister("_published")
