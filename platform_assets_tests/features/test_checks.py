@@ -144,6 +144,7 @@ def test_a_range_run_publishes_its_newest_day_to_the_online_store_only(built_pla
     }
     assert set(recorded) == set(days)
     assert all(recorded[day]["superseded_by"] == days[-1] for day in days[:-1])
+    assert {recorded[day]["engine"] for day in days} == {"duckdb"}
     # the published day: one row per non-bot whole session begun in its window, counted from the mart
     con = duckdb.connect(str(built_platform.layout.warehouse_db), read_only=True)
     sessions = con.execute(

@@ -80,6 +80,39 @@ def test_served_features_and_scores_equal_the_batch_ones_for_every_session_of_a_
         assert got["label"] == row["predicted_label"] and got["model_version"] == row["model_version"]
 
 
+@pytest.mark.parametrize("batch_size", [7, 64])
+def test_answered_in_batches_as_under_load_the_features_are_equal_and_the_scores_equal_to_rounding(
+    scored_day, batch_size
+):
+    """Under load the micro-batcher answers several requests with one query and one predict per
+    model: the features are still the batch's exactly; a probability may differ from the batch
+    table's by rounding only (the linear algebra sums in another order for another number of rows,
+    in the batch table too: a last-bit difference of the logit, a few ulps of a small probability)."""
+    from platform_assets.lib.layout import DataLayout
+    from platform_assets.serving.answers import Answerer, NoDecisions
+    from platform_assets.serving.online_store import OnlineStore, store_root
+    from platform_assets.serving.replay import session_requests
+    from platform_assets.serving.schema import PredictRequest
+    from platform_assets.serving.traffic import TrafficSplit
+
+    root, day = scored_day
+    batch = _expected(root, day)
+    requests = [
+        PredictRequest(**{k: v for k, v in body.items() if v is not None})
+        for body in session_requests(DataLayout(root), day)
+    ]
+    answerer = Answerer(TrafficSplit(root / "models"), OnlineStore(store_root(root)), NoDecisions())
+    answers = []
+    for start in range(0, len(requests), batch_size):
+        answers += answerer.answer(requests[start : start + batch_size])
+    assert len(answers) == len(requests) == len(batch)
+    for request, answer in zip(requests, answers, strict=True):
+        row = batch.loc[request.session_id]
+        assert answer.features == {c: _plain(row[c]) for c in FEATURE_SPEC.features}, request.session_id
+        assert answer.probability == pytest.approx(row["probability"], rel=1e-14, abs=0), request.session_id
+        assert answer.model_version == row["model_version"]
+
+
 def _plain(value):
     if value is None or (isinstance(value, float) and value != value):
         return None

@@ -74,7 +74,7 @@ def _publish_days(context: dg.AssetExecutionContext, engine: PlatformEngine) -> 
     keys = sorted(context.partition_keys)
     newest = keys[-1]
     for key in keys[:-1]:
-        context.add_asset_metadata({"superseded_by": newest}, partition_key=key)
+        context.add_asset_metadata({"engine": "duckdb", "superseded_by": newest}, partition_key=key)
     rows = history_rows(engine, dt.date.fromisoformat(newest))
     done = publish_day(root, newest, rows)
     context.log.info(f"visitor_history {newest}: {done.rows} sessions, current={done.current}")
