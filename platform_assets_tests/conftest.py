@@ -36,28 +36,6 @@ def pytest_collection_modifyitems(config, items) -> None:
             module_runs_dagster[path] = bool(_RUNS_DAGSTER.search(Path(path).read_text()))
         dagster = module_runs_dagster[path] or bool(_DAGSTER_FIXTURES & set(item.fixturenames))
         item.add_marker(pytest.mark.integration if dagster else pytest.mark.unit)
-    items[:] = _slow_files_first(items)
-
-
-_SPEED_ORDER = ("e2e", "spark", "integration", "unit")
-# The longest files in CI (`--durations`, 2026-12-07: the demo 190 s, the soak 86 s, the demo the
-# browser drives 79 s, the daemon's freshness 75 s), started before every other file.
-_LONGEST = ("test_demo_e2e.py", "test_soak_e2e.py", "test_ui_browser_e2e.py", "test_freshness_e2e.py")
-
-
-def _slow_files_first(items: list) -> list:
-    """The tests file by file: the longest files first, then files with end-to-end tests, Spark,
-    Dagster, unit ones (each file whole, in its own order). CI hands whole files to its two workers
-    in this order, so the long ones start first and the short ones fill the end, instead of a long
-    file starting last while the other worker has nothing left to do."""
-    rank: dict[str, int] = {}
-    for item in items:
-        marks = {m.name for m in item.iter_markers()}
-        speed = min((_SPEED_ORDER.index(m) for m in marks if m in _SPEED_ORDER), default=len(_SPEED_ORDER))
-        if item.path.name in _LONGEST:
-            speed = _LONGEST.index(item.path.name) - len(_LONGEST)
-        rank[str(item.path)] = min(rank.get(str(item.path), speed), speed)
-    return sorted(items, key=lambda item: rank[str(item.path)])
 
 
 # A real server log (provenance and counted facts in fixtures/README.md).
