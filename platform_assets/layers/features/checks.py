@@ -55,13 +55,13 @@ def no_label_leakage(run: CheckRun, days: Sequence[str]) -> dict[str, dg.AssetCh
     event windows overlap, so one read of the lake serves them all."""
     results: dict[str, dg.AssetCheckResult] = {}
     ordered = sorted(days)
+    features = partition_range_rows(FEATURES_SQL)
     for start in range(0, len(ordered), LEAKAGE_DAYS_PER_PASS):
         chunk = ordered[start : start + LEAKAGE_DAYS_PER_PASS]
         first, last = dt.date.fromisoformat(chunk[0]), dt.date.fromisoformat(chunk[-1])
         events = parquet_source(
             run.engine.layout.days_fragments(event_window(first)[0], event_window(last)[1]), EVENT_TYPES
         )
-        features = partition_range_rows(FEATURES_SQL)
         leaks = find_leaks(run.warehouse, features, events, first, [chunk[0], chunk[-1]], last_day=last)
         for day in chunk:
             date = dt.date.fromisoformat(day)
@@ -155,14 +155,15 @@ def no_constant_columns(run: CheckRun, day: str) -> dg.AssetCheckResult:
 )
 def one_row_per_whole_session(run: CheckRun, day: str) -> dg.AssetCheckResult:
     date = dt.date.fromisoformat(day)
-    pointer = read_pointer(store_root(run.engine.layout.root)) or {}
+    root = store_root(run.engine.layout.root)
+    pointer = read_pointer(root) or {}
     if str(pointer.get("day", "")) > day:  # a later day is served: this one's file never will be
         return dg.AssetCheckResult(
             passed=True,
             metadata={"superseded_by": str(pointer["day"])},
             description=f"{day}: the store serves {pointer['day']}; this day's rows are not served",
         )
-    published = sorted(store_root(run.engine.layout.root).glob(f"{date.isoformat()}.*.parquet"))
+    published = sorted(root.glob(f"{date.isoformat()}.*.parquet"))
     if not published:
         return dg.AssetCheckResult(passed=False, description=f"no online-store file published for {day}")
     newest = max(published, key=lambda p: p.stat().st_mtime_ns)
