@@ -152,3 +152,19 @@ def test_an_error_inside_a_request_is_a_500_and_the_server_keeps_serving(client,
     assert answer.status_code == 500 and "boom" not in answer.text
     monkeypatch.undo()
     assert client.post("/predict", json=GOOD).status_code == 200
+
+
+def test_a_refused_champion_is_served_once_its_file_is_put_right_and_the_registry_changes(client, data_dir):
+    version = register_champion(data_dir, threshold=0.5, seed=3)
+    model = data_dir / "models" / version / "model.skops"
+    good = model.read_bytes()
+    model.write_bytes(good + b"x")  # a bad copy, found at the first request
+    registry = data_dir / "models" / "registry.json"
+    registry.write_text(registry.read_text())
+    assert client.post("/predict", json=GOOD).status_code == 503
+    model.write_bytes(good)  # the operator puts the right bytes back
+    assert client.post("/predict", json=GOOD).status_code == 503  # not yet looked at again
+    registry.write_text(registry.read_text())  # e.g. promoted again: the service looks again
+    answer = client.post("/predict", json=GOOD)
+    assert answer.status_code == 200 and answer.json()["model_version"] == version
+    assert client.get("/readyz").json()["ready"] is True

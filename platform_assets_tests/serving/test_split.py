@@ -158,3 +158,51 @@ def test_a_quiet_server_lands_its_decisions_by_age(data_dir):
         while not log.published and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(log.published) == 1  # landed while the server runs, no further request needed
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refused_version_is_tried_again_after_the_retry_interval_without_a_registry_change(data_dir):
+    """A challenger whose file was bad when first used, then put right: its visitors get the
+    champion (arm 'fallback') until the retry interval has passed, then the challenger itself."""
+    start_experiment(data_dir / "models", "exp-r", reason="test", actor="test", challenger="v0002", share=0.5)
+    model = data_dir / "models" / "v0002" / "model.skops"
+    good = model.read_bytes()
+    model.write_bytes(good + b"x")
+    split = TrafficSplit(data_dir / "models", poll_seconds=0)
+    clock = _Clock()
+    split.pinned.clock, split.pinned.retry_seconds = clock, 30.0
+    arms = {split.route(v).arm for v in VISITORS[:40]}
+    assert arms == {"champion", "fallback"} and "sha256" in split.pinned.problem("v0002")
+    model.write_bytes(good)
+    clock.now += 29.0
+    assert {split.route(v).arm for v in VISITORS[:40]} == {"champion", "fallback"}
+    clock.now += 1.0
+    routes = [split.route(v) for v in VISITORS[:40]]
+    assert {r.arm for r in routes} == {"champion", "challenger"}
+    assert {r.scorer.version for r in routes if r.arm == "challenger"} == {"v0002"}
+    assert split.pinned.problem("v0002") is None and split.problems() == []
+
+
+def test_a_refused_champion_is_tried_again_after_the_retry_interval(data_dir):
+    from platform_assets.serving.champion import ChampionUnavailable, ChampionWatcher
+
+    model = data_dir / "models" / "v0001" / "model.skops"
+    good = model.read_bytes()
+    model.write_bytes(good + b"x")
+    clock = _Clock()
+    watcher = ChampionWatcher(data_dir / "models", retry_seconds=30.0, clock=clock)
+    with pytest.raises(ChampionUnavailable, match="sha256"):
+        watcher.current()
+    model.write_bytes(good)
+    clock.now += 10.0
+    with pytest.raises(ChampionUnavailable):
+        watcher.current()
+    clock.now += 20.0
+    assert watcher.current().version == "v0001"
