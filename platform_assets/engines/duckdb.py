@@ -37,6 +37,7 @@ from platform_assets.engines.duckdb_json_fast_path import (
     fast_parsed_batches,
     fast_path_applies,
 )
+from platform_assets.engines.duckdb_sessionise import visitor_buckets
 from platform_assets.engines.lake_files import arrow_schema, duckdb_type, lake_types, publish_staged_ingest
 from platform_assets.engines.parquet_sink import ParquetSink, PartitionedSink, WriteQueue
 from platform_assets.lib.atomic import staging_dir
@@ -217,12 +218,19 @@ class DuckDBEngine(dg.ConfigurableResource):
                     f"SELECT * FROM read_parquet({sql_string(str(stage / 'unsessioned.parquet'))})"
                 )
                 # the rules that need the whole file: every accepted access-log line is staged here
-                con.execute(f"CREATE OR REPLACE TEMP VIEW checked_lines AS {load('lake/checked_lines').sql}")
+                checked_sql = load("lake/checked_lines").sql
+                con.execute(f"CREATE OR REPLACE TEMP VIEW checked_lines AS {checked_sql}")
                 for batch in con.sql(load("lake/quarantine").sql).to_arrow_reader(_BATCH_ROWS):
                     quarantine.write(batch.cast(_QUARANTINE_SCHEMA))
                     reasons.update(batch.column("reason").to_pylist())
-                for batch in con.sql(events_sql).to_arrow_reader(_BATCH_ROWS):
-                    events.write(batch.cast(event_schema))
+                # sessionised by buckets of visitors that fit in memory (duckdb_sessionise.py)
+                for bucket in visitor_buckets(con, unsessioned.rows):
+                    con.execute(
+                        "CREATE OR REPLACE TEMP VIEW checked_lines AS "
+                        f"SELECT * FROM ({checked_sql}) AS lines WHERE {bucket}"
+                    )
+                    for batch in con.sql(events_sql).to_arrow_reader(_BATCH_ROWS):
+                        events.write(batch.cast(event_schema))
             quarantine.close()
             staged_days = events.close()
             return publish_staged_ingest(
