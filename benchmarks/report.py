@@ -1,4 +1,5 @@
-"""Tables and ``RESULTS.md``: one section per input size; a new run replaces its size's section."""
+"""Tables and ``RESULTS.md``: one section per input size; a new run replaces its size's section
+(the cases it did not measure are kept, marked with the run they come from)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ COLUMNS = (
 HEADER = """# Benchmark results
 
 Written by `python -m benchmarks --events N` (see `benchmarks/__main__.py`); one section per input
-size N, replaced when that size is run again. Every case is measured against its baseline **in
+size N, replaced when that size is run again (a run of some cases keeps the others, marked with
+the run they come from). Every case is measured against its baseline **in
 the same run**, each run in a fresh worker process.
 
 How to read the tables: *median s* and *min-max s* are wall seconds of the timed operation (setup
@@ -211,12 +213,44 @@ def section(
 
 
 def merge(existing: str, events: int, new_section: str) -> str:
-    """RESULTS.md with ``new_section`` in place of the old section of the same size (others kept)."""
+    """RESULTS.md with ``new_section`` in place of the old section of the same size (others kept).
+    A case of the old section that the new one did not measure (a run with ``--cases``) is kept
+    under it, marked with the run it comes from."""
     sections = {int(m.group(1)): m.group(0) for m in _SECTION.finditer(existing)}
+    if events in sections:
+        new_section = _with_kept_cases(sections[events], new_section)
     sections[events] = new_section
     extras = [m.group(0) for m in _EXTRA.finditer(existing)]
     body = "\n".join(part.rstrip("\n") + "\n" for part in [*(sections[n] for n in sorted(sections)), *extras])
     return HEADER + "\n" + body
+
+
+_CASE = re.compile(r"^### ([\w-]+): .*?(?=^### |^<!-- benchmarks:end |\Z)", re.M | re.S)
+_KEPT = "*Kept from the run of "
+
+
+def _run_fact(section_text: str, name: str) -> str:
+    match = re.search(rf"^\| {name} \| (.*?) \|$", section_text, re.M)
+    return match.group(1) if match else "?"
+
+
+def _with_kept_cases(old: str, new: str) -> str:
+    """``new`` followed by the cases of ``old`` it does not have, each marked with its run."""
+    measured = {m.group(1) for m in _CASE.finditer(new)}
+    kept = []
+    for match in _CASE.finditer(old):
+        if match.group(1) in measured:
+            continue
+        block = match.group(0).rstrip("\n") + "\n"
+        if _KEPT not in block:  # first kept: say which run it comes from
+            head, _, rest = block.partition("\n")
+            origin = f"{_KEPT}{_run_fact(old, 'date')} (code {_run_fact(old, 'code')}): not measured above.*"
+            block = f"{head}\n\n{origin}\n{rest}"
+        kept.append(block)
+    if not kept:
+        return new
+    end = new.rindex("<!-- benchmarks:end ")
+    return new[:end] + "\n".join(kept) + new[end:]
 
 
 def replace_extra(existing: str, name: str, new_section: str) -> str:
