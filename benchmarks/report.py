@@ -34,6 +34,9 @@ pandas baselines can read it), cached under `benchmarks/.cache/`.
 _SECTION = re.compile(
     r"<!-- benchmarks:section events=(\d+) -->\n.*?<!-- benchmarks:end events=\1 -->\n?", re.S
 )
+# One case of a section (its ``### name: title`` block), and the mark of a case kept from an earlier run.
+_CASE = re.compile(r"^### ([\w-]+): .*?(?=^### |^<!-- benchmarks:end |\Z)", re.M | re.S)
+_KEPT = "*Kept from the run of "
 # Sections written by other commands (``python -m benchmarks.alarm``): kept by ``merge``.
 _EXTRA = re.compile(r"<!-- benchmarks:extra ([\w-]+) -->\n.*?<!-- benchmarks:extra-end \1 -->\n?", re.S)
 
@@ -223,10 +226,6 @@ def merge(existing: str, events: int, new_section: str) -> str:
     extras = [m.group(0) for m in _EXTRA.finditer(existing)]
     body = "\n".join(part.rstrip("\n") + "\n" for part in [*(sections[n] for n in sorted(sections)), *extras])
     return HEADER + "\n" + body
-
-
-_CASE = re.compile(r"^### ([\w-]+): .*?(?=^### |^<!-- benchmarks:end |\Z)", re.M | re.S)
-_KEPT = "*Kept from the run of "
 
 
 def _run_fact(section_text: str, name: str) -> str:

@@ -74,14 +74,16 @@ class PinnedVersions:
         return failed is None or self.clock() - failed[1] >= self.retry_seconds
 
     def _load(self, version: str) -> Scorer | None:
-        before = self.problem(version)
+        before, problem = self.problem(version), None
         try:
             if self.store.get(version).format == SPARK_FORMAT:
-                raise ValueError(f"{version} is a Spark ML model; only scikit-learn ones are served")
-            self.store.verify(version)  # model, reference and card against the registry
-            scorer = load_scorer(self.store, version)  # hashes the bytes it loads
+                problem = f"{version} is a Spark ML model; only scikit-learn ones are served"
+            else:
+                self.store.verify(version)  # model, reference and card against the registry
+                scorer = load_scorer(self.store, version)  # hashes the bytes it loads
         except (ModelIntegrityError, OSError, ValueError, KeyError) as error:
             problem = f"{version}: {type(error).__name__}: {error}"
+        if problem is not None:
             if problem != before:  # once per problem, not once per retry
                 log.error("not serving %s", problem)
             self._failed[version] = (problem, self.clock())
